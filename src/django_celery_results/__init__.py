@@ -1,0 +1,7 @@
+"""Celery result backends that keep task results in Django's ORM or cache.
+
+Configure Celery with ``result_backend = "django-db"`` or ``"django-cache"`` and add
+``"django_celery_results"`` to ``INSTALLED_APPS``.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters: storage behind the domain's ports (memory, Django ORM, Django cache)."""

@@ -1,0 +1,152 @@
+"""In-memory repositories: thread-safe, public, for tests and for running without a database.
+
+They pass the same contract tests as the ORM adapter, so a project's test settings can point
+``DatabaseBackend`` at them (``DJANGO_CELERY_RESULTS_REPOSITORIES = "memory"``) and run Celery
+with no database at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+
+import attrs
+
+from ..domain import states
+from ..domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+
+
+class MemoryTaskRepository:
+    """Task records in a dict guarded by a lock."""
+
+    def __init__(self, limits: FieldLimits | None = None) -> None:
+        self._limits = limits or FieldLimits()
+        self._lock = threading.Lock()
+        self._records: dict[str, TaskRecord] = {}
+
+    @property
+    def limits(self) -> FieldLimits:
+        """The field widths this repository accepts (the schema's, by default)."""
+        return self._limits
+
+    def store(self, record: TaskRecord) -> bool:
+        """Write ``record`` unless the stored state blocks it (see ``states.blocking_states``)."""
+        with self._lock:
+            stored = self._records.get(record.task_id)
+            if stored is None:
+                self._records[record.task_id] = record
+                return True
+            if not states.may_overwrite(stored.status, record.status):
+                return False
+            self._records[record.task_id] = attrs.evolve(
+                record,
+                date_created=stored.date_created,
+                date_started=record.date_started or stored.date_started,
+            )
+            return True
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The stored record or None."""
+        with self._lock:
+            return self._records.get(task_id)
+
+    def get_many(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]:
+        """The stored records among ``task_ids``."""
+        with self._lock:
+            return {i: self._records[i] for i in set(task_ids) if i in self._records}
+
+    def delete(self, task_id: str) -> None:
+        """Remove the record; unknown ids are ignored."""
+        with self._lock:
+            self._records.pop(task_id, None)
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove records done before ``cutoff``; ``batch_size`` is irrelevant in memory."""
+        with self._lock:
+            old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
+            for key in old:
+                del self._records[key]
+            return len(old)
+
+
+class MemoryGroupRepository:
+    """Group records in a dict guarded by a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, GroupRecord] = {}
+
+    def save(self, record: GroupRecord) -> None:
+        """Insert or replace, keeping the stored ``date_created``."""
+        with self._lock:
+            stored = self._records.get(record.group_id)
+            if stored is not None:
+                record = attrs.evolve(record, date_created=stored.date_created)
+            self._records[record.group_id] = record
+
+    def get(self, group_id: str) -> GroupRecord | None:
+        """The stored group or None."""
+        with self._lock:
+            return self._records.get(group_id)
+
+    def delete(self, group_id: str) -> None:
+        """Remove the group; unknown ids are ignored."""
+        with self._lock:
+            self._records.pop(group_id, None)
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove groups done before ``cutoff``."""
+        with self._lock:
+            old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
+            for key in old:
+                del self._records[key]
+            return len(old)
+
+
+class MemoryChordCounterRepository:
+    """Chord counters in a dict; the lock makes ``decrement`` atomic across threads."""
+
+    #: Decrements cannot interleave (within one process, which is all memory can share).
+    atomic_decrement = True
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, ChordCounter] = {}
+
+    def create(self, counter: ChordCounter) -> None:
+        """Store or replace the counter."""
+        with self._lock:
+            self._counters[counter.group_id] = counter
+
+    def decrement(self, group_id: str) -> int | None:
+        """Lower the count by one (not below zero); None for an unknown chord."""
+        with self._lock:
+            counter = self._counters.get(group_id)
+            if counter is None:
+                return None
+            counter = counter.decrement()
+            self._counters[group_id] = counter
+            return counter.count
+
+    def get(self, group_id: str) -> ChordCounter | None:
+        """The counter or None."""
+        with self._lock:
+            return self._counters.get(group_id)
+
+    def delete(self, group_id: str) -> None:
+        """Remove the counter; unknown ids are ignored."""
+        with self._lock:
+            self._counters.pop(group_id, None)
+
+
+class SystemClock:
+    """The real time, in UTC."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        return datetime.now(timezone.utc)
+
+
+def _before(value: datetime | None, cutoff: datetime) -> bool:
+    return value is not None and value < cutoff

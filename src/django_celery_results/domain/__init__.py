@@ -1,0 +1,1 @@
+"""The pure core: records, policies and ports. Imports neither Django nor Celery."""

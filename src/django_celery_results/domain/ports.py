@@ -1,0 +1,109 @@
+"""Ports: what the domain needs from storage, serialization and time.
+
+Adapters satisfy these structurally (they do not inherit from them); ``tests/typing`` proves it
+with mypy. The contract each adapter must honour is written here, once, and checked by the
+contract test suite in ``tests/contract.py`` against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from .records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+
+
+class TaskRepository(Protocol):
+    """Stores one ``TaskRecord`` per task id.
+
+    Contract:
+    - ``store(record)`` writes ``record`` in one atomic step unless the stored record's status is
+      in ``states.blocking_states(record.status)``; it returns whether it wrote. On an update,
+      ``date_created`` keeps the stored value, and ``date_started`` keeps the stored value when
+      ``record.date_started`` is None; every other field takes the record's value.
+    - ``get(task_id)`` returns the stored record or None; ``get_many(ids)`` returns a mapping
+      holding only the ids that are stored, in as few round trips as the storage allows.
+    - ``delete(task_id)`` removes the record; an unknown id is not an error.
+    - ``delete_done_before(cutoff, batch_size)`` removes every record whose ``date_done`` is
+      older than ``cutoff``, at most ``batch_size`` rows per statement, without loading the
+      records; it returns how many it removed.
+    - ``limits`` declares the longest value each text field can hold; callers check records
+      against it before ``store`` so an oversize value is refused with a clear error.
+    - Storage failures are raised as ``errors.StorageError`` subclasses, never as the storage
+      library's own exceptions.
+    """
+
+    @property
+    def limits(self) -> FieldLimits: ...
+
+    def store(self, record: TaskRecord) -> bool: ...
+
+    def get(self, task_id: str) -> TaskRecord | None: ...
+
+    def get_many(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]: ...
+
+    def delete(self, task_id: str) -> None: ...
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+
+
+class GroupRepository(Protocol):
+    """Stores one ``GroupRecord`` per group id.
+
+    Contract:
+    - ``save(record)`` inserts or replaces the group; on a replace ``date_created`` keeps the
+      stored value.
+    - ``get(group_id)`` returns the stored record or None.
+    - ``delete(group_id)`` removes it; an unknown id is not an error.
+    - ``delete_done_before(cutoff, batch_size)`` as for tasks.
+    - Storage failures are raised as ``errors.StorageError`` subclasses.
+    """
+
+    def save(self, record: GroupRecord) -> None: ...
+
+    def get(self, group_id: str) -> GroupRecord | None: ...
+
+    def delete(self, group_id: str) -> None: ...
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+
+
+class ChordCounterRepository(Protocol):
+    """Counts down the header tasks of each chord.
+
+    Contract:
+    - ``create(counter)`` stores the counter, replacing one with the same group id.
+    - ``decrement(group_id)`` lowers the stored count by one, never below zero, as one atomic
+      step that concurrent callers (threads, processes, hosts) cannot interleave, and returns
+      the count after it; None when no counter is stored for ``group_id``.
+    - ``get(group_id)`` returns the counter or None; ``delete(group_id)`` removes it (unknown id:
+      no error).
+    - Storage failures are raised as ``errors.StorageError`` subclasses.
+    """
+
+    def create(self, counter: ChordCounter) -> None: ...
+
+    def decrement(self, group_id: str) -> int | None: ...
+
+    def get(self, group_id: str) -> ChordCounter | None: ...
+
+    def delete(self, group_id: str) -> None: ...
+
+
+class Serializer(Protocol):
+    """Turns values into a payload and back (Celery's result serializer, in the bridge).
+
+    ``dumps`` returns ``(content_type, content_encoding, payload)``; ``content_encoding`` is
+    ``"binary"`` when the payload is bytes that are not text. ``loads`` reverses it.
+    """
+
+    def dumps(self, value: Any) -> tuple[str, str, str | bytes]: ...
+
+    def loads(self, payload: str | bytes, content_type: str, content_encoding: str) -> Any: ...
+
+
+class Clock(Protocol):
+    """Tells the time, always timezone-aware (UTC)."""
+
+    def now(self) -> datetime: ...

@@ -1,0 +1,190 @@
+"""Value objects for what the backends store: task results, group results, chord counters.
+
+Records hold the *stored* form (serialized text plus its content type and encoding), so every
+repository stores and returns them unchanged; turning values into that form is ``codec``'s job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from . import states
+from .errors import InvalidRecordError
+
+#: Column widths of the schema (``django_celery_results_taskresult`` and friends). The ORM
+#: adapter declares its own from its model fields; these are the defaults for everything else.
+DEFAULT_ID_MAX_LENGTH = 255
+
+
+@attrs.frozen(kw_only=True)
+class FieldLimits:
+    """The longest value each text field of a storage can hold.
+
+    Attributes:
+        id: task and group ids (``DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH`` on the ORM).
+        task_name: the task's registered name.
+        periodic_task_name: the celery-beat schedule entry name.
+        worker: the worker's hostname.
+        status: the state name.
+        content_type: the serializer's content type.
+        content_encoding: the serializer's content encoding.
+    """
+
+    id: int = DEFAULT_ID_MAX_LENGTH
+    task_name: int = DEFAULT_ID_MAX_LENGTH
+    periodic_task_name: int = 255
+    worker: int = 100
+    status: int = 50
+    content_type: int = 128
+    content_encoding: int = 64
+
+    def check_task(self, record: TaskRecord) -> None:
+        """Raise InvalidRecordError naming the first field of ``record`` that is too long."""
+        _check_length("task_id", record.task_id, self.id, record.task_id)
+        _check_length("status", record.status, self.status, record.task_id)
+        _check_length("task_name", record.task_name, self.task_name, record.task_id)
+        _check_length(
+            "periodic_task_name", record.periodic_task_name, self.periodic_task_name, record.task_id
+        )
+        _check_length("worker", record.worker, self.worker, record.task_id)
+        _check_length("content_type", record.content_type, self.content_type, record.task_id)
+        _check_length(
+            "content_encoding", record.content_encoding, self.content_encoding, record.task_id
+        )
+
+    def check_group(self, record: GroupRecord) -> None:
+        """Raise InvalidRecordError naming the first field of ``record`` that is too long."""
+        _check_length("group_id", record.group_id, self.id, record.group_id)
+        _check_length("content_type", record.content_type, self.content_type, record.group_id)
+        _check_length(
+            "content_encoding", record.content_encoding, self.content_encoding, record.group_id
+        )
+
+    def check_id(self, field: str, value: str) -> None:
+        """Raise InvalidRecordError if the id ``value`` is longer than the id columns allow."""
+        _check_length(field, value, self.id, value)
+
+
+def _shorten(value: str, width: int = 60) -> str:
+    return value if len(value) <= width else f"{value[: width - 3]}..."
+
+
+def _check_length(field: str, value: str | None, limit: int, owner: str) -> None:
+    if value is not None and len(value) > limit:
+        raise InvalidRecordError(
+            field,
+            f"{len(value)} characters is longer than the limit of {limit} "
+            f"(value {_shorten(value)!r}, record {_shorten(owner)!r})",
+        )
+
+
+def _non_empty_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidRecordError(
+            attribute.name, f"must be a string, got {type(value).__name__} {value!r}"
+        )
+    if not value:
+        raise InvalidRecordError(attribute.name, "must not be empty")
+
+
+def _state_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidRecordError(attribute.name, f"must be a non-empty state name, got {value!r}")
+
+
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidRecordError(attribute.name, f"must be timezone-aware, got naive {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class TaskRecord:
+    """One task's latest stored state.
+
+    Attributes:
+        task_id: Celery's task id; unique, non-empty.
+        status: the state name (Celery's or a custom one).
+        content_type: how ``result`` and ``meta`` were serialized (e.g. ``application/json``).
+        content_encoding: their text encoding (``utf-8``, or ``binary`` for base64 text).
+        result: the serialized result (or exception), None when there is none.
+        traceback: the formatted traceback of a failure.
+        meta: serialized extra meta (children, group, custom ``request.meta``).
+        task_name, task_args, task_kwargs, worker, periodic_task_name: ``result_extended``
+            fields; args and kwargs are stored as their serialized text.
+        date_created: when the first state of this task was stored (kept across updates).
+        date_started: when the task entered STARTED.
+        date_done: when this state was stored.
+    """
+
+    task_id: str = attrs.field(validator=_non_empty_id)
+    status: str = attrs.field(default=states.PENDING, validator=_state_name)
+    content_type: str = ""
+    content_encoding: str = ""
+    result: str | None = None
+    traceback: str | None = None
+    meta: str | None = None
+    task_name: str | None = None
+    task_args: str | None = None
+    task_kwargs: str | None = None
+    worker: str | None = None
+    periodic_task_name: str | None = None
+    date_created: datetime | None = attrs.field(default=None, validator=_aware)
+    date_started: datetime | None = attrs.field(default=None, validator=_aware)
+    date_done: datetime | None = attrs.field(default=None, validator=_aware)
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the task has finished (SUCCESS, FAILURE or REVOKED)."""
+        return states.is_ready(self.status)
+
+
+@attrs.frozen(kw_only=True)
+class GroupRecord:
+    """A saved ``GroupResult``: the serialized list of its members' ids.
+
+    Attributes:
+        group_id: Celery's group id; unique, non-empty.
+        content_type: how ``result`` was serialized.
+        content_encoding: its text encoding.
+        result: the serialized group (``GroupResult.as_tuple()`` form in Celery).
+        date_created: when the group was first saved.
+        date_done: when it was last saved.
+    """
+
+    group_id: str = attrs.field(validator=_non_empty_id)
+    content_type: str = ""
+    content_encoding: str = ""
+    result: str | None = None
+    date_created: datetime | None = attrs.field(default=None, validator=_aware)
+    date_done: datetime | None = attrs.field(default=None, validator=_aware)
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRecordError(attribute.name, f"must be a whole number >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ChordCounter:
+    """How many header tasks of a chord have yet to report.
+
+    Attributes:
+        group_id: the chord header's group id.
+        sub_tasks: the serialized header ``GroupResult`` (as the old package stored it).
+        count: remaining header tasks; the part that brings it to 0 fires the callback.
+    """
+
+    group_id: str = attrs.field(validator=_non_empty_id)
+    sub_tasks: str = ""
+    count: int = attrs.field(default=0, validator=_non_negative)
+
+    def decrement(self) -> ChordCounter:
+        """The counter after one more header task reported (never below zero)."""
+        return attrs.evolve(self, count=max(self.count - 1, 0))
+
+    @property
+    def is_done(self) -> bool:
+        """Whether every header task has reported."""
+        return self.count == 0

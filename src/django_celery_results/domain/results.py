@@ -1,0 +1,118 @@
+"""Use cases the backend facades call: store, read, forget, group, chord and expiry steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+
+import attrs
+
+from . import states
+from .ports import ChordCounterRepository, Clock, GroupRepository, TaskRepository
+from .records import ChordCounter, GroupRecord, TaskRecord
+
+#: Rows deleted per statement by ``delete_expired``: small enough to keep each transaction and
+#: its locks short on a busy table, large enough to keep the number of round trips low.
+DEFAULT_EXPIRY_BATCH = 5000
+
+
+@attrs.frozen
+class ExpiryReport:
+    """How many rows one ``delete_expired`` call removed.
+
+    Attributes:
+        tasks: task results removed.
+        groups: group results removed.
+    """
+
+    tasks: int
+    groups: int
+
+
+@attrs.frozen
+class ResultStore:
+    """The result-keeping use cases over one set of repositories.
+
+    Attributes:
+        tasks: where task records live.
+        groups: where group records live.
+        chords: where chord counters live.
+        clock: the source of every stored date.
+    """
+
+    tasks: TaskRepository
+    groups: GroupRepository
+    chords: ChordCounterRepository
+    clock: Clock
+
+    def store_task(self, record: TaskRecord) -> bool:
+        """Store a task's new state under the transition policy; return whether it was written.
+
+        Dates come from the clock: ``date_done`` on every write (the moment this state was
+        stored), ``date_started`` when the state is STARTED, ``date_created`` on the first write
+        (the repository keeps the stored one on later writes). Raises ``InvalidRecordError``
+        before touching storage when a field is longer than the storage holds.
+        """
+        self.tasks.limits.check_task(record)
+        now = self.clock.now()
+        record = attrs.evolve(
+            record,
+            date_created=record.date_created or now,
+            date_started=now if record.status == states.STARTED else record.date_started,
+            date_done=now,
+        )
+        return self.tasks.store(record)
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        """The stored record of ``task_id``, or None (Celery reads that as PENDING)."""
+        return self.tasks.get(task_id)
+
+    def get_tasks(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]:
+        """The stored records among ``task_ids``, keyed by id, read together."""
+        return self.tasks.get_many(task_ids)
+
+    def forget_task(self, task_id: str) -> None:
+        """Remove ``task_id``'s record; an unknown id is not an error."""
+        self.tasks.delete(task_id)
+
+    def save_group(self, record: GroupRecord) -> None:
+        """Save a group result (insert or replace), dated by the clock."""
+        self.tasks.limits.check_group(record)
+        now = self.clock.now()
+        self.groups.save(attrs.evolve(record, date_created=record.date_created or now, date_done=now))
+
+    def get_group(self, group_id: str) -> GroupRecord | None:
+        """The stored group, or None."""
+        return self.groups.get(group_id)
+
+    def delete_group(self, group_id: str) -> None:
+        """Remove a group; an unknown id is not an error."""
+        self.groups.delete(group_id)
+
+    def start_chord(self, counter: ChordCounter) -> None:
+        """Store the counter of a chord whose header is about to run."""
+        self.tasks.limits.check_id("group_id", counter.group_id)
+        self.chords.create(counter)
+
+    def chord_part_returned(self, group_id: str) -> int | None:
+        """Count one header task of chord ``group_id`` as done; return how many remain.
+
+        None when the chord has no counter (never started here, or already cleaned up).
+        """
+        return self.chords.decrement(group_id)
+
+    def finish_chord(self, group_id: str) -> None:
+        """Remove the counter of a chord whose callback has been dealt with."""
+        self.chords.delete(group_id)
+
+    def delete_expired(
+        self, expires: timedelta, batch_size: int = DEFAULT_EXPIRY_BATCH
+    ) -> ExpiryReport:
+        """Remove task and group results whose ``date_done`` is older than ``expires`` ago."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        cutoff = self.clock.now() - expires
+        return ExpiryReport(
+            tasks=self.tasks.delete_done_before(cutoff, batch_size),
+            groups=self.groups.delete_done_before(cutoff, batch_size),
+        )
