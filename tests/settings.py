@@ -1,0 +1,146 @@
+"""Django settings for the test suite: SQLite always, PostgreSQL and MariaDB when reachable.
+
+Every reachable database is configured as its own alias (``default`` is SQLite), so one pytest
+run exercises the ORM adapter on all of them. On CI (``CI=true``) an unreachable PostgreSQL or
+MariaDB is an error; elsewhere those tests skip, and ``SKIPPED_DATABASES`` says why.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+SECRET_KEY = "tests-only"
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = os.environ.get("TEST_DEFAULT_AUTO_FIELD", "django.db.models.AutoField")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django_celery_results",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ROOT_URLCONF = "tests.urls"
+
+_TMP = Path(os.environ.get("TEST_TMPDIR", tempfile.gettempdir())) / f"dcr-tests-{os.getpid()}"
+
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TEST_PG_USER", "postgres")
+MY_HOST = os.environ.get("TEST_MARIADB_HOST", "127.0.0.1")
+MY_PORT = int(os.environ.get("TEST_MARIADB_PORT", "3306"))
+MY_USER = os.environ.get("TEST_MARIADB_USER", "root")
+MY_PASSWORD = os.environ.get("TEST_MARIADB_PASSWORD", "")
+
+#: alias -> reason, for the databases that are not configured here.
+SKIPPED_DATABASES: dict[str, str] = {}
+
+
+def _probe_postgres() -> str | None:
+    try:
+        import psycopg
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        return f"psycopg is not installed ({exc})"
+    try:
+        psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3
+        ).close()
+    except Exception as exc:
+        return f"PostgreSQL at {PG_HOST}:{PG_PORT} is not reachable ({exc})"
+    return None
+
+
+def _probe_mariadb() -> str | None:
+    try:
+        import MySQLdb
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        return f"mysqlclient is not installed ({exc})"
+    try:
+        MySQLdb.connect(
+            host=MY_HOST, port=MY_PORT, user=MY_USER, password=MY_PASSWORD, connect_timeout=3
+        ).close()
+    except Exception as exc:
+        return f"MariaDB at {MY_HOST}:{MY_PORT} is not reachable ({exc})"
+    return None
+
+
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(_TMP / "default.sqlite3"),
+        # A file (not the shared in-memory database) so worker threads and processes share it.
+        "TEST": {"NAME": str(_TMP / "test-default.sqlite3")},
+        "OPTIONS": {"timeout": 30},
+    },
+}
+
+_only = {a for a in os.environ.get("TEST_DATABASES", "default,postgres,mariadb").split(",") if a}
+
+if "postgres" in _only:
+    _reason = _probe_postgres()
+    if _reason is None:
+        DATABASES["postgres"] = {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": PG_HOST,
+            "PORT": PG_PORT,
+            "USER": PG_USER,
+            "NAME": "test",
+            "TEST": {"NAME": f"test_dcr_{os.getpid()}"},
+        }
+    else:
+        SKIPPED_DATABASES["postgres"] = _reason
+
+if "mariadb" in _only:
+    _reason = _probe_mariadb()
+    if _reason is None:
+        DATABASES["mariadb"] = {
+            "ENGINE": "django.db.backends.mysql",
+            "HOST": MY_HOST,
+            "PORT": MY_PORT,
+            "USER": MY_USER,
+            "PASSWORD": MY_PASSWORD,
+            "NAME": "test",
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"NAME": f"test_dcr_{os.getpid()}", "CHARSET": "utf8mb4"},
+        }
+    else:
+        SKIPPED_DATABASES["mariadb"] = _reason
+
+if IN_CI and SKIPPED_DATABASES:
+    raise RuntimeError(
+        "CI=true but these databases are unavailable: "
+        + "; ".join(f"{k}: {v}" for k, v in SKIPPED_DATABASES.items())
+    )
+
+_TMP.mkdir(parents=True, exist_ok=True)
+
+DATABASE_ROUTERS = ["tests.routers.SwitchableRouter"]
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_RESULT_BACKEND = "django-db"

@@ -1,0 +1,9 @@
+"""URLs for the tests: the admin and the results views."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("results/", include("django_celery_results.urls")),
+]
