@@ -1,0 +1,345 @@
+"""``DatabaseBackend``: Celery's ``django-db`` result backend over the domain's ResultStore."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import maybe_signature, states
+from celery.backends.base import BaseDictBackend
+from celery.exceptions import ChordError
+from celery.result import GroupResult, allow_join_result, result_from_tuple
+from kombu.exceptions import DecodeError
+
+from ..domain import codec
+from ..domain.errors import InvalidRecordError
+from ..domain.records import ChordCounter, GroupRecord, TaskRecord
+from ..domain.results import ResultStore
+from ..domain.retry import RetryPolicy
+from .composition import Repositories, configured_repositories, orm_repositories
+from .serialization import KombuSerializer
+
+logger = logging.getLogger(__name__)
+
+
+class _UtcClock:
+    """The Celery app's clock (``app.now()``), which honours ``enable_utc`` and ``timezone``."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def now(self) -> datetime:
+        now: datetime = self._app.now()
+        return now
+
+
+class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
+    """Celery result backend keeping results through Django (``result_backend = "django-db"``).
+
+    Which storage it uses is chosen once, at first use, by the
+    ``DJANGO_CELERY_RESULTS_REPOSITORIES`` setting (the Django ORM by default).
+    """
+
+    #: Seconds between polls of a pending result in ``AsyncResult.get()``.
+    subpolling_interval = 0.5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._serializer = KombuSerializer(self.serializer, self.accept)
+        self._retry_policy = RetryPolicy()
+        self._result_store: ResultStore | None = None
+
+    # -- composition -------------------------------------------------------------------------
+
+    @property
+    def result_store(self) -> ResultStore:
+        """The use cases over the configured repositories (built at first use, after Django)."""
+        if self._result_store is None:
+            self._result_store = self._compose(configured_repositories())
+        return self._result_store
+
+    def _compose(self, repositories: Repositories) -> ResultStore:
+        return ResultStore(
+            tasks=repositories.tasks,
+            groups=repositories.groups,
+            chords=repositories.chords,
+            clock=_UtcClock(self.app),
+        )
+
+    def _store_for(self, using: str | None) -> ResultStore:
+        # ``using`` pins a database alias for one call, as the old backend's keyword did.
+        return self.result_store if using is None else self._compose(orm_repositories(using))
+
+    @property
+    def TaskModel(self) -> type[Any]:  # noqa: N802 - the old package's public attribute name
+        """The ``TaskResult`` model (kept for code that reached it through the backend)."""
+        from ..adapters.django_orm.models import TaskResult
+
+        return TaskResult
+
+    @property
+    def GroupModel(self) -> type[Any]:  # noqa: N802 - the old package's public attribute name
+        """The ``GroupResult`` model."""
+        from ..adapters.django_orm.models import GroupResult
+
+        return GroupResult
+
+    # -- encoding ----------------------------------------------------------------------------
+
+    def encode_content(self, data: Any) -> tuple[str, str, str]:
+        """Serialize ``data`` into its stored form: (content_type, content_encoding, text)."""
+        encoded = codec.encode(self._serializer, data)
+        return encoded.content_type, encoded.content_encoding, encoded.text
+
+    def decode_content(self, content_type: str, content_encoding: str, text: str | None) -> Any:
+        """Turn stored text back into the value it was encoded from."""
+        return codec.decode(self._serializer, content_type, content_encoding, text)
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+        using: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Store a task's state: one conditional write, never overwriting a final SUCCESS."""
+        encoded = codec.encode(self._serializer, result)
+        record = TaskRecord(
+            task_id=task_id,
+            status=state,
+            content_type=encoded.content_type,
+            content_encoding=encoded.content_encoding,
+            result=encoded.text,
+            # Stored for every failure, extended or not: the old package dropped it unless
+            # result_extended was on, leaving failures with no trace in the admin.
+            traceback=traceback,
+            meta=codec.encode(self._serializer, self._meta_for(request)).text,
+            **self._extended_fields(request),
+        )
+        written = self._store_for(using).store_task(record)
+        if not written:
+            logger.info(
+                "Result of task %s kept as stored: state %s may not replace it", task_id, state
+            )
+        return result
+
+    def _meta_for(self, request: Any) -> dict[str, Any]:
+        request = request or self._current_request()
+        meta: dict[str, Any] = dict(getattr(request, "meta", None) or {})
+        meta["children"] = self.current_task_children(request)
+        if getattr(request, "group", None):
+            meta["group_id"] = request.group
+        if getattr(request, "parent_id", None):
+            meta["parent_id"] = request.parent_id
+        if request is not None and self.app.conf.find_value_for_key("extended", "result"):
+            meta["retries"] = getattr(request, "retries", None)
+            delivery_info = getattr(request, "delivery_info", None) or {}
+            meta["queue"] = delivery_info.get("routing_key")
+        return meta
+
+    @staticmethod
+    def _current_request() -> Any:
+        from celery import current_task
+
+        return getattr(current_task, "request", None)
+
+    def _extended_fields(self, request: Any) -> dict[str, Any]:
+        if request is None or not self.app.conf.find_value_for_key("extended", "result"):
+            return {}
+        # argsrepr/kwargsrepr (task protocol 2) are what the sender chose to show, possibly
+        # masking secrets; the raw arguments are the fallback for protocol 1.
+        args = getattr(request, "argsrepr", None)
+        if args is None:
+            args = getattr(request, "args", None)
+        kwargs = getattr(request, "kwargsrepr", None)
+        if kwargs is None:
+            kwargs = getattr(request, "kwargs", None)
+        return {
+            "task_name": getattr(request, "task", None),
+            "task_args": None if args is None else codec.encode(self._serializer, args).text,
+            "task_kwargs": None if kwargs is None else codec.encode(self._serializer, kwargs).text,
+            "worker": getattr(request, "hostname", None),
+            "periodic_task_name": getattr(request, "periodic_task_name", None),
+        }
+
+    def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
+        """The stored meta of ``task_id`` as Celery expects it; PENDING when nothing is stored."""
+        record = self.result_store.get_task(task_id)
+        if record is None:
+            return {
+                "task_id": task_id,
+                "status": states.PENDING,
+                "result": None,
+                "traceback": None,
+                "children": None,
+                "date_done": None,
+            }
+        return self.meta_from_decoded(self._meta_from_record(record))
+
+    def _meta_from_record(self, record: TaskRecord) -> dict[str, Any]:
+        decode = self._decoder(record.content_type, record.content_encoding)
+        meta = decode(record.meta) or {}
+        task_args = self._decode_arguments(decode, record.task_args)
+        task_kwargs = self._decode_arguments(decode, record.task_kwargs)
+        return {
+            "children": None,
+            **(meta if isinstance(meta, dict) else {}),
+            "task_id": record.task_id,
+            "status": record.status,
+            "result": decode(record.result),
+            "traceback": record.traceback,
+            "date_done": record.date_done,
+            "date_created": record.date_created,
+            "date_started": record.date_started,
+            "name": record.task_name,
+            "task_name": record.task_name,
+            "args": task_args,
+            "kwargs": task_kwargs,
+            "task_args": task_args,
+            "task_kwargs": task_kwargs,
+            "worker": record.worker,
+            "periodic_task_name": record.periodic_task_name,
+        }
+
+    def _decoder(self, content_type: str, content_encoding: str) -> Any:
+        def decode(text: str | None) -> Any:
+            return codec.decode(self._serializer, content_type, content_encoding, text)
+
+        return decode
+
+    @staticmethod
+    def _decode_arguments(decode: Any, text: str | None) -> Any:
+        # Arguments are shown, not computed with: text a serializer cannot read (an older
+        # writer's repr) is returned as it is stored rather than failing the whole read.
+        try:
+            return decode(text)
+        except (DecodeError, InvalidRecordError, ValueError):
+            return text
+
+    def _forget(self, task_id: str) -> None:
+        """Remove a task's result."""
+        self.result_store.forget_task(task_id)
+
+    def task_result_exists(self, task_id: str) -> bool:
+        """Whether a state other than PENDING is stored for ``task_id``."""
+        record = self.result_store.get_task(task_id)
+        return record is not None and record.status != states.PENDING
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _save_group(self, group_id: str, group_result: GroupResult) -> GroupResult:
+        """Save a group result (its members' ids) so ``GroupResult.restore`` finds it."""
+        encoded = codec.encode(self._serializer, group_result.as_tuple())
+        self.result_store.save_group(
+            GroupRecord(
+                group_id=group_id,
+                content_type=encoded.content_type,
+                content_encoding=encoded.content_encoding,
+                result=encoded.text,
+            )
+        )
+        return group_result
+
+    def _restore_group(self, group_id: str) -> dict[str, Any] | None:
+        """The saved group, or None for an unknown id (not an error)."""
+        record = self.result_store.get_group(group_id)
+        if record is None:
+            return None
+        decoded = codec.decode(
+            self._serializer, record.content_type, record.content_encoding, record.result
+        )
+        return {
+            "group_id": record.group_id,
+            "result": None if not decoded else result_from_tuple(decoded, app=self.app),
+            "date_done": record.date_done,
+            "date_created": record.date_created,
+        }
+
+    def _delete_group(self, group_id: str) -> None:
+        """Remove a saved group; an unknown id is not an error."""
+        self.result_store.delete_group(group_id)
+
+    # -- expiry ------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Delete task and group results older than ``result_expires`` (Celery's beat task)."""
+        if not self.expires:
+            return
+        expires = self.expires
+        if not isinstance(expires, timedelta):
+            expires = timedelta(seconds=float(expires))
+        report = self.result_store.delete_expired(expires)
+        logger.info("Expired %d task results and %d group results", report.tasks, report.groups)
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def exception_safe_to_retry(self, exc: BaseException) -> bool:
+        """Whether Celery's ``result_backend_always_retry`` loop may retry after ``exc``.
+
+        Only transient storage failures (lost connection, deadlock, lock timeout) qualify; the
+        adapter that raised it has already reset the failed connection of its own alias.
+        """
+        return self._retry_policy.is_retryable(exc)
+
+    # -- chords ------------------------------------------------------------------------------
+
+    def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Start counting a chord's header tasks before they run."""
+        header = (
+            header_result_args
+            if isinstance(header_result_args, GroupResult)
+            else self.app.GroupResult(*header_result_args)
+        )
+        members = [r.as_tuple() for r in header]
+        size = body.get("chord_size") or len(members)
+        self.result_store.start_chord(
+            ChordCounter(group_id=header.id, sub_tasks=json.dumps(members), count=size)
+        )
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
+        """Count one header task as done; the last one joins the header and sends the callback."""
+        group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
+        if not group_id or not task_id or not getattr(request, "chord", None):
+            return
+        store = self.result_store
+        remaining = store.chord_part_returned(group_id)
+        callback = maybe_signature(request.chord, app=self.app)
+        if remaining is None:
+            self.chord_error_from_stack(
+                callback, ChordError(f"Chord {group_id} has no counter: cannot count its parts")
+            )
+            return
+        if remaining > 0:
+            return
+        counter = store.chords.get(group_id)
+        store.finish_chord(group_id)
+        if counter is None:  # pragma: no cover - removed between our decrement and read
+            return
+        self._fire_chord_callback(group_id, counter, callback)
+
+    def _fire_chord_callback(self, group_id: str, counter: ChordCounter, callback: Any) -> None:
+        members = [result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)]
+        header = self.app.GroupResult(group_id, members)
+        try:
+            with allow_join_result():
+                values = header.join(
+                    timeout=self.app.conf.result_chord_join_timeout, propagate=True
+                )
+        except Exception as exc:
+            culprit = next(header._failed_join_report(), None)
+            reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
+            logger.exception("Chord %r raised: %r", group_id, reason)
+            self.chord_error_from_stack(callback, ChordError(reason))
+            return
+        try:
+            callback.delay(values)
+        except Exception as exc:
+            logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
+            self.chord_error_from_stack(callback, ChordError(f"Callback error: {exc!r}"))
