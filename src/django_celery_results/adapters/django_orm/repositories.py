@@ -1,0 +1,684 @@
+"""The ORM repositories: task, group and chord records over the results tables, one statement each.
+
+Writes are single SQL statements built for the vendor of the alias they run on (the domain's
+transition policy and the chord countdown are decided *inside* the database, so concurrent
+workers on several hosts cannot interleave between a read and a write):
+
+- PostgreSQL and SQLite: ``INSERT ... ON CONFLICT (...) DO UPDATE ... WHERE``, and
+  ``UPDATE ... RETURNING`` for the chord countdown;
+- MySQL and MariaDB: ``INSERT ... ON DUPLICATE KEY UPDATE col = IF(...)``, with
+  ``LAST_INSERT_ID(expr)`` carrying the answer back in the OK packet (Django sets
+  ``CLIENT.FOUND_ROWS``, so the affected-row count cannot tell a blocked update from an insert);
+- any other vendor: standard SQL in a short transaction (``UPDATE`` first, then ``INSERT``),
+  correct but two or three round trips.
+
+Reads go through the ORM's ``values_list`` (one ``SELECT`` per call, per chunk of ids), so the
+backend's own converters turn columns into Python values. Model instances never leave this
+module: rows become ``TaskRecord``/``GroupRecord``/``ChordCounter`` and back.
+
+Every method runs inside ``translate_errors(alias)``: callers only ever see domain errors.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+from django.utils import timezone as django_timezone
+
+from ...domain import states
+from ...domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from .errors import translate_errors
+from .models import ChordCounter as ChordCounterModel
+from .models import GroupResult, TaskResult
+
+__all__ = [
+    "DjangoChordCounterRepository",
+    "DjangoGroupRepository",
+    "DjangoTaskRepository",
+]
+
+#: ``TaskRecord`` attributes, which are also ``TaskResult`` field names, in column order.
+TASK_FIELDS: tuple[str, ...] = (
+    "task_id",
+    "status",
+    "content_type",
+    "content_encoding",
+    "result",
+    "traceback",
+    "meta",
+    "task_name",
+    "task_args",
+    "task_kwargs",
+    "worker",
+    "periodic_task_name",
+    "date_created",
+    "date_started",
+    "date_done",
+)
+GROUP_FIELDS: tuple[str, ...] = (
+    "group_id",
+    "content_type",
+    "content_encoding",
+    "result",
+    "date_created",
+    "date_done",
+)
+CHORD_FIELDS: tuple[str, ...] = ("group_id", "sub_tasks", "count")
+
+# SQL families. A vendor not listed runs the portable statements.
+_ON_CONFLICT = "on_conflict"  # PostgreSQL, SQLite: INSERT ... ON CONFLICT, UPDATE ... RETURNING
+_DUPLICATE_KEY = "duplicate_key"  # MySQL, MariaDB: ON DUPLICATE KEY UPDATE, LAST_INSERT_ID(expr)
+_PORTABLE = "portable"  # anything else: standard SQL in a short transaction
+
+#: The first SQLite with ``RETURNING`` (Django 5.2 supports 3.31 and later).
+_SQLITE_RETURNING = (3, 35, 0)
+
+
+class _DjangoRepository:
+    """What the three repositories share: alias routing, SQL flavour, value conversion."""
+
+    model: ClassVar[type[Model]]
+
+    #: Vendors whose text columns cannot hold NUL: PostgreSQL refuses ``"\x00"`` in ``text``
+    #: and ``varchar``. On them every NUL of a written text value becomes ``nul_replacement``,
+    #: so a traceback quoting binary data is stored (slightly altered) instead of failing the
+    #: task's state update.
+    vendors_rejecting_nul: ClassVar[frozenset[str]] = frozenset({"postgresql"})
+    nul_replacement: ClassVar[str] = "\ufffd"
+
+    #: Vendor -> SQL family; a subclass (or a test) can point a vendor at another family.
+    sql_families: ClassVar[Mapping[str, str]] = {
+        "postgresql": _ON_CONFLICT,
+        "sqlite": _ON_CONFLICT,
+        "mysql": _DUPLICATE_KEY,
+    }
+
+    def __init__(self, using: str | None = None) -> None:
+        self.using = using
+
+    def _write_alias(self) -> str:
+        # Asked on every call: routers may depend on the thread, the request, a context block.
+        return self.using or router.db_for_write(self.model)
+
+    def _read_alias(self) -> str:
+        return self.using or router.db_for_read(self.model)
+
+    def _family(self, connection: BaseDatabaseWrapper) -> str:
+        return self.sql_families.get(connection.vendor, _PORTABLE)
+
+    def _returning(self, connection: BaseDatabaseWrapper) -> bool:
+        # ON CONFLICT exists since SQLite 3.24 but RETURNING only since 3.35.
+        if connection.vendor == "sqlite":
+            version: tuple[int, ...] = connection.Database.sqlite_version_info  # type: ignore[attr-defined]
+            return version >= _SQLITE_RETURNING
+        return connection.vendor == "postgresql"
+
+    def _manager(self, alias: str) -> Any:
+        # ``_base_manager``: a project's custom default manager must not filter our reads.
+        return self.model._base_manager.db_manager(alias).order_by()
+
+    def _field(self, name: str) -> Field[Any, Any]:
+        return _model_field(self.model, name)
+
+    def _column(self, connection: BaseDatabaseWrapper, name: str) -> str:
+        column = self._field(name).column
+        if column is None:  # pragma: no cover - only fields without a column (m2m) lack one
+            raise TypeError(f"{self.model.__name__}.{name} has no column")
+        return connection.ops.quote_name(column)
+
+    def _table(self, connection: BaseDatabaseWrapper) -> str:
+        return connection.ops.quote_name(self.model._meta.db_table)
+
+    def _text(self, connection: BaseDatabaseWrapper, value: str) -> str:
+        if connection.vendor in self.vendors_rejecting_nul and "\x00" in value:
+            return value.replace("\x00", self.nul_replacement)
+        return value
+
+    def _db_value(self, connection: BaseDatabaseWrapper, name: str, value: Any) -> Any:
+        """``value`` for column ``name``, the way the field would send it to this database."""
+        if isinstance(value, str):
+            value = self._text(connection, value)
+        elif isinstance(value, datetime) and not settings.USE_TZ:
+            # Without USE_TZ Django stores naive local times and its backends refuse aware
+            # values; records always hold aware ones.
+            value = django_timezone.make_naive(value, django_timezone.get_default_timezone())
+        return self._field(name).get_db_prep_value(value, connection, prepared=False)
+
+    def _db_values(
+        self, connection: BaseDatabaseWrapper, names: Sequence[str], source: object
+    ) -> list[Any]:
+        return [self._db_value(connection, name, getattr(source, name)) for name in names]
+
+    def _delete_by(self, key: str, value: str) -> None:
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            sql = (
+                f"DELETE FROM {self._table(connection)} WHERE {self._column(connection, key)} = %s"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [self._db_value(connection, key, value)])
+
+    def _delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        alias = self._write_alias()
+        total = 0
+        with translate_errors(alias):
+            connection = connections[alias]
+            if self._family(connection) == _PORTABLE:
+                return self._portable_delete_done_before(alias, cutoff, batch_size)
+            sql = self._delete_batch_sql(connection)
+            params = [self._db_value(connection, "date_done", cutoff), batch_size]
+            while True:
+                # Each batch is its own statement (its own transaction in autocommit), so
+                # locks stay short and a huge backlog never grows one giant transaction.
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    deleted = cursor.rowcount
+                total += int(deleted)
+                if deleted < batch_size:
+                    return total
+
+    def _delete_batch_sql(self, connection: BaseDatabaseWrapper) -> str:
+        table = self._table(connection)
+        date_done = self._column(connection, "date_done")
+        if self._family(connection) == _DUPLICATE_KEY:
+            # MySQL refuses LIMIT inside an IN (subquery) on the table being deleted from,
+            # but takes LIMIT on the DELETE itself.
+            return f"DELETE FROM {table} WHERE {date_done} < %s LIMIT %s"
+        pk = connection.ops.quote_name(self.model._meta.pk.column)
+        return (
+            f"DELETE FROM {table} WHERE {pk} IN "
+            f"(SELECT {pk} FROM {table} WHERE {date_done} < %s LIMIT %s)"
+        )
+
+    def _portable_delete_done_before(self, alias: str, cutoff: datetime, batch_size: int) -> int:
+        total = 0
+        manager = self._manager(alias)
+        while True:
+            batch = manager.filter(date_done__lt=cutoff).values("pk")[:batch_size]
+            deleted, _ = manager.filter(pk__in=batch).delete()
+            total += int(deleted)
+            if deleted < batch_size:
+                return total
+
+
+def _model_field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):  # pragma: no cover - our models have no relations
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or django_timezone.is_aware(value):
+        return value
+    # USE_TZ = False: the database holds naive local times (TIME_ZONE).
+    return django_timezone.make_aware(value, django_timezone.get_default_timezone())
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+class DjangoTaskRepository(_DjangoRepository):
+    """``TaskRepository`` over ``django_celery_results_taskresult``.
+
+    ``store`` is one statement on PostgreSQL, SQLite, MySQL and MariaDB: a conditional upsert
+    that applies ``states.blocking_states`` inside the database.
+
+    Args:
+        using: the database alias; None sends writes to ``router.db_for_write(TaskResult)``
+            and reads to ``router.db_for_read(TaskResult)``, asked on every call.
+    """
+
+    model = TaskResult
+
+    #: Ids per ``SELECT`` in ``get_many`` (lowered to the database's parameter limit, e.g.
+    #: SQLite's 999, when that is smaller).
+    get_many_chunk_size: ClassVar[int] = 500
+
+    @property
+    def limits(self) -> FieldLimits:
+        """The widths of the model's columns (``DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH``)."""
+        return _task_limits()
+
+    def store(self, record: TaskRecord) -> bool:
+        """Write ``record`` unless the stored status blocks it; return whether it was written."""
+        alias = self._write_alias()
+        blocking = sorted(states.blocking_states(record.status))
+        now = _now()
+        record_values = {name: getattr(record, name) for name in TASK_FIELDS}
+        # The table's date columns are NOT NULL; a record that was not dated by the use case
+        # gets the moment it is stored (what Django's auto_now / auto_now_add would do).
+        record_values["date_created"] = record.date_created or now
+        record_values["date_done"] = record.date_done or now
+        with translate_errors(alias):
+            connection = connections[alias]
+            values = [self._db_value(connection, name, record_values[name]) for name in TASK_FIELDS]
+            family = self._family(connection)
+            if family == _PORTABLE:
+                return self._portable_store(connection, values, blocking)
+            blocking_values = [self._db_value(connection, "status", s) for s in blocking]
+            if family == _DUPLICATE_KEY:
+                sql = _task_upsert_duplicate_key(
+                    self._table(connection),
+                    connection.ops.quote_name(self.model._meta.pk.column),
+                    tuple(self._column(connection, name) for name in TASK_FIELDS),
+                    len(blocking),
+                    _mysql_new_row_style(connection),
+                )
+                # The condition is repeated in each assignment (id plus 13 columns).
+                params = values + blocking_values * (len(TASK_FIELDS) - 1)
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    # LAST_INSERT_ID(0) in the blocked branch: the OK packet says 0; an insert
+                    # or a written update reports the row's id.
+                    return bool(cursor.lastrowid)
+            sql = _task_upsert_on_conflict(
+                self._table(connection),
+                tuple(self._column(connection, name) for name in TASK_FIELDS),
+                len(blocking),
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, values + blocking_values)
+                return bool(cursor.rowcount == 1)
+
+    def _portable_store(
+        self, connection: BaseDatabaseWrapper, values: list[Any], blocking: list[str]
+    ) -> bool:
+        # Standard SQL: update if allowed, tell "blocked" from "missing", insert if missing.
+        # A concurrent insert of the same id makes the INSERT fail; then the UPDATE decides.
+        table = self._table(connection)
+        columns = [self._column(connection, name) for name in TASK_FIELDS]
+        by_name = dict(zip(TASK_FIELDS, values, strict=True))
+        status = self._column(connection, "status")
+        task_id = self._column(connection, "task_id")
+        assignments: list[str] = []
+        update_params: list[Any] = []
+        for name, column in zip(TASK_FIELDS, columns, strict=True):
+            if name in ("task_id", "date_created"):
+                continue
+            if name == "date_started":
+                assignments.append(f"{column} = COALESCE(%s, {column})")
+            else:
+                assignments.append(f"{column} = %s")
+            update_params.append(by_name[name])
+        blocking_values = [self._db_value(connection, "status", s) for s in blocking]
+        update_sql = (
+            f"UPDATE {table} SET {', '.join(assignments)} "
+            f"WHERE {task_id} = %s AND {status} NOT IN ({_placeholders(len(blocking))})"
+        )
+        update_params += [by_name["task_id"], *blocking_values]
+        insert_sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(len(columns))})"
+        )
+        exists_sql = f"SELECT 1 FROM {table} WHERE {task_id} = %s"
+        from django.db import IntegrityError
+
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(update_sql, update_params)
+            if cursor.rowcount:
+                return True
+            cursor.execute(exists_sql, [by_name["task_id"]])
+            if cursor.fetchone() is not None:
+                return False
+            try:
+                with transaction.atomic(using=connection.alias):
+                    cursor.execute(insert_sql, values)
+            except IntegrityError:
+                cursor.execute(update_sql, update_params)
+                return bool(cursor.rowcount)
+            return True
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The stored record of ``task_id`` (one ``SELECT``), or None."""
+        alias = self._read_alias()
+        with translate_errors(alias):
+            key = self._text(connections[alias], task_id)
+            rows = list(self._manager(alias).filter(task_id=key).values_list(*TASK_FIELDS))
+        return _task_record(rows[0]) if rows else None
+
+    def get_many(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]:
+        """The stored records among ``task_ids``: one ``SELECT`` per chunk of ids."""
+        wanted = list(dict.fromkeys(task_ids))
+        if not wanted:
+            return {}
+        alias = self._read_alias()
+        found: dict[str, TaskRecord] = {}
+        with translate_errors(alias):
+            connection = connections[alias]
+            # Stored ids had their NULs replaced on some vendors: look up what was stored,
+            # answer under the id that was asked for.
+            asked = {self._text(connection, task_id): task_id for task_id in wanted}
+            keys = list(asked)
+            size = self.get_many_chunk_size
+            max_params = connection.features.max_query_params
+            if max_params:
+                size = max(1, min(size, max_params))
+            manager = self._manager(alias)
+            for start in range(0, len(keys), size):
+                chunk = keys[start : start + size]
+                for row in manager.filter(task_id__in=chunk).values_list(*TASK_FIELDS):
+                    record = _task_record(row)
+                    found[asked.get(record.task_id, record.task_id)] = record
+        return found
+
+    def delete(self, task_id: str) -> None:
+        """Remove the record (one ``DELETE``); an unknown id is not an error."""
+        self._delete_by("task_id", task_id)
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove records with ``date_done < cutoff``, ``batch_size`` rows per ``DELETE``."""
+        return self._delete_done_before(cutoff, batch_size)
+
+
+class DjangoGroupRepository(_DjangoRepository):
+    """``GroupRepository`` over ``django_celery_results_groupresult``; ``save`` is one upsert.
+
+    Args:
+        using: the database alias; None follows the routers (see ``DjangoTaskRepository``).
+    """
+
+    model = GroupResult
+
+    def save(self, record: GroupRecord) -> None:
+        """Insert or replace the group in one statement, keeping the stored ``date_created``."""
+        alias = self._write_alias()
+        now = _now()
+        values_by_name = {name: getattr(record, name) for name in GROUP_FIELDS}
+        values_by_name["date_created"] = record.date_created or now
+        values_by_name["date_done"] = record.date_done or now
+        with translate_errors(alias):
+            connection = connections[alias]
+            values = [
+                self._db_value(connection, name, values_by_name[name]) for name in GROUP_FIELDS
+            ]
+            _upsert(
+                self,
+                connection,
+                GROUP_FIELDS,
+                values,
+                key="group_id",
+                replace=("content_type", "content_encoding", "result", "date_done"),
+            )
+
+    def get(self, group_id: str) -> GroupRecord | None:
+        """The stored group (one ``SELECT``), or None."""
+        alias = self._read_alias()
+        with translate_errors(alias):
+            key = self._text(connections[alias], group_id)
+            rows = list(self._manager(alias).filter(group_id=key).values_list(*GROUP_FIELDS))
+        if not rows:
+            return None
+        values = dict(zip(GROUP_FIELDS, rows[0], strict=True))
+        values["date_created"] = _aware(values["date_created"])
+        values["date_done"] = _aware(values["date_done"])
+        return GroupRecord(**values)
+
+    def delete(self, group_id: str) -> None:
+        """Remove the group (one ``DELETE``); an unknown id is not an error."""
+        self._delete_by("group_id", group_id)
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove groups with ``date_done < cutoff``, ``batch_size`` rows per ``DELETE``."""
+        return self._delete_done_before(cutoff, batch_size)
+
+
+class DjangoChordCounterRepository(_DjangoRepository):
+    """``ChordCounterRepository`` over ``django_celery_results_chordcounter``.
+
+    ``decrement`` is one atomic statement on every supported database, so header tasks that
+    finish at the same moment on different hosts each see a distinct count and exactly one of
+    them sees 0.
+
+    Args:
+        using: the database alias; None follows the routers (see ``DjangoTaskRepository``).
+    """
+
+    model = ChordCounterModel
+
+    #: Concurrent decrements cannot interleave, across threads, processes and hosts.
+    atomic_decrement: ClassVar[bool] = True
+
+    def create(self, counter: ChordCounter) -> None:
+        """Store the counter in one upsert, replacing one with the same group id."""
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            values = self._db_values(connection, CHORD_FIELDS, counter)
+            _upsert(
+                self,
+                connection,
+                CHORD_FIELDS,
+                values,
+                key="group_id",
+                replace=("sub_tasks", "count"),
+            )
+
+    def decrement(self, group_id: str) -> int | None:
+        """Lower the count by one, never below zero, atomically; the count after, or None.
+
+        One statement; a second ``SELECT`` only when no row was lowered, to tell a missing
+        counter (None) from one already at zero.
+        """
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            table = self._table(connection)
+            count = self._column(connection, "count")
+            group = self._column(connection, "group_id")
+            key = self._db_value(connection, "group_id", group_id)
+            family = self._family(connection)
+            where = f"WHERE {group} = %s AND {count} > 0"
+            with connection.cursor() as cursor:
+                if family == _DUPLICATE_KEY:
+                    # LAST_INSERT_ID(expr) hands the new value back in the OK packet.
+                    cursor.execute(
+                        f"UPDATE {table} SET {count} = LAST_INSERT_ID({count} - 1) {where}", [key]
+                    )
+                    if cursor.rowcount:
+                        return int(cursor.lastrowid)
+                elif family == _ON_CONFLICT and self._returning(connection):
+                    cursor.execute(
+                        f"UPDATE {table} SET {count} = {count} - 1 {where} RETURNING {count}",
+                        [key],
+                    )
+                    rows = cursor.fetchall()
+                    if rows:
+                        return int(rows[0][0])
+                else:
+                    # No RETURNING (another vendor, SQLite < 3.35): the UPDATE comes first in
+                    # the transaction, so it takes the write lock (row lock; SQLite's RESERVED
+                    # lock, with no read lock to upgrade) before the SELECT reads the value it
+                    # wrote; nobody can change the row in between.
+                    with transaction.atomic(using=alias):
+                        cursor.execute(f"UPDATE {table} SET {count} = {count} - 1 {where}", [key])
+                        cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
+                        row = cursor.fetchone()
+                    return None if row is None else int(row[0])
+                # Nothing lowered: missing, or already at zero (a redelivered header task).
+                cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
+                row = cursor.fetchone()
+                return None if row is None else int(row[0])
+
+    def get(self, group_id: str) -> ChordCounter | None:
+        """The stored counter (one ``SELECT``), or None."""
+        alias = self._read_alias()
+        with translate_errors(alias):
+            key = self._text(connections[alias], group_id)
+            rows = list(self._manager(alias).filter(group_id=key).values_list(*CHORD_FIELDS))
+        return ChordCounter(**dict(zip(CHORD_FIELDS, rows[0], strict=True))) if rows else None
+
+    def delete(self, group_id: str) -> None:
+        """Remove the counter (one ``DELETE``); an unknown id is not an error."""
+        self._delete_by("group_id", group_id)
+
+
+def _task_record(row: Sequence[Any]) -> TaskRecord:
+    values = dict(zip(TASK_FIELDS, row, strict=True))
+    for name in ("date_created", "date_started", "date_done"):
+        values[name] = _aware(values[name])
+    return TaskRecord(**values)
+
+
+@functools.lru_cache(maxsize=1)
+def _task_limits_cached(fields: tuple[tuple[str, int | None], ...]) -> FieldLimits:
+    widths = {name: width for name, width in fields if width is not None}
+    return FieldLimits(
+        id=widths["task_id"],
+        task_name=widths["task_name"],
+        periodic_task_name=widths["periodic_task_name"],
+        worker=widths["worker"],
+        status=widths["status"],
+        content_type=widths["content_type"],
+        content_encoding=widths["content_encoding"],
+    )
+
+
+def _task_limits() -> FieldLimits:
+    names = (
+        "task_id",
+        "task_name",
+        "periodic_task_name",
+        "worker",
+        "status",
+        "content_type",
+        "content_encoding",
+    )
+    fields = tuple((name, _model_field(TaskResult, name).max_length) for name in names)
+    return _task_limits_cached(fields)
+
+
+def _mysql_new_row_style(connection: BaseDatabaseWrapper) -> str:
+    # MySQL 8.0.20+ deprecates VALUES(col) in favour of a row alias; MariaDB has no row alias.
+    if getattr(connection, "mysql_is_mariadb", True):
+        return "values"
+    version: tuple[int, ...] = getattr(connection, "mysql_version", (0,))
+    return "alias" if version >= (8, 0, 19) else "values"
+
+
+@functools.lru_cache(maxsize=64)
+def _task_upsert_on_conflict(table: str, columns: tuple[str, ...], blocking: int) -> str:
+    by_name = dict(zip(TASK_FIELDS, columns, strict=True))
+    assignments = []
+    for name, column in by_name.items():
+        if name in ("task_id", "date_created"):
+            continue  # the key, and the creation date the first write set
+        if name == "date_started":
+            assignments.append(f"{column} = COALESCE(EXCLUDED.{column}, {table}.{column})")
+        else:
+            assignments.append(f"{column} = EXCLUDED.{column}")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(len(columns))}) "
+        f"ON CONFLICT ({by_name['task_id']}) DO UPDATE SET {', '.join(assignments)} "
+        f"WHERE {table}.{by_name['status']} NOT IN ({_placeholders(blocking)})"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _task_upsert_duplicate_key(
+    table: str, pk: str, columns: tuple[str, ...], blocking: int, new_row_style: str
+) -> str:
+    by_name = dict(zip(TASK_FIELDS, columns, strict=True))
+    status = by_name["status"]
+    condition = f"{status} NOT IN ({_placeholders(blocking)})"
+    alias_clause = " AS new" if new_row_style == "alias" else ""
+
+    def new(column: str) -> str:
+        return f"new.{column}" if new_row_style == "alias" else f"VALUES({column})"
+
+    # MySQL evaluates the assignments left to right, each seeing the columns already assigned:
+    # every condition must read the *stored* status, so status is assigned last. The id is
+    # assigned first, only for its LAST_INSERT_ID side effect (the value never changes): the
+    # row's id when written, 0 when blocked, which the client reads as ``lastrowid``.
+    assignments = [f"{pk} = IF({condition}, LAST_INSERT_ID({pk}), LAST_INSERT_ID(0) + {pk})"]
+    for name, column in by_name.items():
+        if name in ("task_id", "date_created", "status"):
+            continue
+        value = new(column)
+        if name == "date_started":
+            value = f"COALESCE({value}, {column})"
+        assignments.append(f"{column} = IF({condition}, {value}, {column})")
+    assignments.append(f"{status} = IF({condition}, {new(status)}, {status})")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(len(columns))})"
+        f"{alias_clause} ON DUPLICATE KEY UPDATE {', '.join(assignments)}"
+    )
+
+
+def _upsert(
+    repository: _DjangoRepository,
+    connection: BaseDatabaseWrapper,
+    names: Sequence[str],
+    values: list[Any],
+    *,
+    key: str,
+    replace: Sequence[str],
+) -> None:
+    """Insert a row or replace the ``replace`` columns of the one with the same ``key``."""
+    table = repository._table(connection)
+    columns = [repository._column(connection, name) for name in names]
+    family = repository._family(connection)
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_placeholders(len(columns))})"
+    if family == _PORTABLE:
+        _portable_upsert(repository, connection, names, values, key=key, replace=replace)
+        return
+    replaced = [repository._column(connection, name) for name in replace]
+    if family == _DUPLICATE_KEY:
+        if _mysql_new_row_style(connection) == "alias":
+            insert += " AS new"
+            assignments = [f"{c} = new.{c}" for c in replaced]
+        else:
+            assignments = [f"{c} = VALUES({c})" for c in replaced]
+        sql = f"{insert} ON DUPLICATE KEY UPDATE {', '.join(assignments)}"
+    else:
+        assignments = [f"{c} = EXCLUDED.{c}" for c in replaced]
+        sql = (
+            f"{insert} ON CONFLICT ({repository._column(connection, key)}) "
+            f"DO UPDATE SET {', '.join(assignments)}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _portable_upsert(
+    repository: _DjangoRepository,
+    connection: BaseDatabaseWrapper,
+    names: Sequence[str],
+    values: list[Any],
+    *,
+    key: str,
+    replace: Sequence[str],
+) -> None:
+    from django.db import IntegrityError
+
+    table = repository._table(connection)
+    by_name = dict(zip(names, values, strict=True))
+    key_column = repository._column(connection, key)
+    assignments = ", ".join(f"{repository._column(connection, n)} = %s" for n in replace)
+    update_sql = f"UPDATE {table} SET {assignments} WHERE {key_column} = %s"
+    update_params = [by_name[n] for n in replace] + [by_name[key]]
+    columns = ", ".join(repository._column(connection, n) for n in names)
+    insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(len(names))})"
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(update_sql, update_params)
+        if cursor.rowcount:
+            return
+        try:
+            with transaction.atomic(using=connection.alias):
+                cursor.execute(insert_sql, values)
+        except IntegrityError:
+            cursor.execute(update_sql, update_params)
