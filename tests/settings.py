@@ -144,3 +144,9 @@ DATABASE_ROUTERS = ["tests.routers.SwitchableRouter"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_RESULT_BACKEND = "django-db"
+
+# Lets a subprocess check the schema at another id width (e.g. 191 for old MySQL utf8mb4).
+if os.environ.get("DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH"):
+    DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = int(
+        os.environ["DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH"]
+    )

@@ -1,0 +1,1 @@
+"""The Django app of the ``django-db`` backend: models, migrations, repositories, admin."""

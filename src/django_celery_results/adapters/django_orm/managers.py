@@ -1,0 +1,234 @@
+"""Model managers with the old package's public methods, written over the ORM repositories.
+
+``TaskResult.objects.store_result(...)`` and friends are part of the interface user code calls
+(admin actions, scripts, tests). Writes go through the repositories, so they get the same
+single-statement upsert and transition policy as the Celery backend: a stored SUCCESS is not
+overwritten by a late STARTED or FAILURE, even when the write comes through the manager.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from ...domain.results import ResultStore
+    from .models import GroupResult, TaskResult
+
+__all__ = ["GroupResultManager", "TaskResultManager", "TxIsolationWarning"]
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class _ExpiringRepository(Protocol):
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+
+
+class TxIsolationWarning(UserWarning):
+    """The results database reads under REPEATABLE READ, so polling may see a stale state.
+
+    A client that polls ``AsyncResult.state`` inside one transaction keeps reading the snapshot
+    its transaction started with; MySQL's default isolation level does that.
+    """
+
+
+def _as_timedelta(expires: timedelta | float) -> timedelta:
+    # The old managers accepted seconds as well as a timedelta.
+    return expires if isinstance(expires, timedelta) else timedelta(seconds=expires)
+
+
+def _as_text(value: object) -> str | None:
+    # The old backend handed binary payloads over as base64 *bytes*; store them as text.
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
+    return str(value)
+
+
+def _as_aware(value: datetime | None) -> datetime | None:
+    if value is None or timezone.is_aware(value):
+        return value
+    return timezone.make_aware(value, timezone.get_default_timezone())
+
+
+def _result_store(using: str | None) -> ResultStore:
+    # Imported here: models.py imports this module, and the repositories import the models.
+    from ...domain.results import ResultStore
+    from ..memory import SystemClock
+    from .repositories import (
+        DjangoChordCounterRepository,
+        DjangoGroupRepository,
+        DjangoTaskRepository,
+    )
+
+    return ResultStore(
+        tasks=DjangoTaskRepository(using=using),
+        groups=DjangoGroupRepository(using=using),
+        chords=DjangoChordCounterRepository(using=using),
+        clock=SystemClock(),
+    )
+
+
+class _ResultManager(models.Manager[_M]):
+    """What both managers share: the connections they use, and expiry."""
+
+    def connection_for_write(self) -> BaseDatabaseWrapper:
+        """The connection writes of this model are routed to."""
+        return connections[router.db_for_write(self.model)]
+
+    def connection_for_read(self) -> BaseDatabaseWrapper:
+        """The connection reads of this model use."""
+        return connections[self.db]
+
+    def current_engine(self) -> str:
+        """The ``ENGINE`` setting of the database this manager reads from."""
+        return str(connections[self.db].settings_dict["ENGINE"])
+
+    def warn_if_repeatable_read(self) -> None:
+        """Warn (``TxIsolationWarning``) when a MySQL/MariaDB read connection is REPEATABLE READ."""
+        connection = self.connection_for_read()
+        if connection.vendor != "mysql":
+            return
+        with connection.cursor() as cursor:
+            # MariaDB calls the variable tx_isolation, MySQL 8 transaction_isolation.
+            cursor.execute(
+                "SHOW VARIABLES WHERE variable_name IN ('tx_isolation', 'transaction_isolation')"
+            )
+            row = cursor.fetchone()
+        if row is not None and str(row[1]).upper() == "REPEATABLE-READ":
+            warnings.warn(
+                TxIsolationWarning(
+                    "The results database uses REPEATABLE READ: a result polled inside one "
+                    "transaction may never change. Commit between polls, or use READ COMMITTED."
+                ),
+                stacklevel=2,
+            )
+
+    def get_all_expired(self, expires: timedelta | float) -> models.QuerySet[_M]:
+        """The rows whose ``date_done`` is older than ``expires`` (a timedelta or seconds)."""
+        return self.filter(date_done__lt=timezone.now() - _as_timedelta(expires))
+
+    def delete_expired(self, expires: timedelta | float) -> int:
+        """Delete the expired rows in batches (never loading them); return how many went."""
+        from ...domain.results import DEFAULT_EXPIRY_BATCH
+
+        cutoff = datetime.now(dt_timezone.utc) - _as_timedelta(expires)
+        return self._expiring_repository().delete_done_before(cutoff, DEFAULT_EXPIRY_BATCH)
+
+    def _expiring_repository(self) -> _ExpiringRepository:
+        raise NotImplementedError
+
+
+class TaskResultManager(_ResultManager["TaskResult"]):
+    """Manager of ``TaskResult``: the old package's ``get_task`` / ``store_result`` API."""
+
+    def _expiring_repository(self) -> _ExpiringRepository:
+        from .repositories import DjangoTaskRepository
+
+        return DjangoTaskRepository(using=self._db)
+
+    def get_task(self, task_id: str) -> TaskResult:
+        """The stored result of ``task_id``, or a new unsaved one (state PENDING) if none."""
+        try:
+            return self.get(task_id=task_id)
+        except self.model.DoesNotExist:
+            return self.model(task_id=task_id)
+
+    def store_result(
+        self,
+        content_type: str,
+        content_encoding: str,
+        task_id: str,
+        result: Any,
+        status: str,
+        traceback: str | None = None,
+        meta: Any = None,
+        periodic_task_name: str | None = None,
+        task_name: str | None = None,
+        task_args: Any = None,
+        task_kwargs: Any = None,
+        worker: str | None = None,
+        using: str | None = None,
+        **kwargs: Any,
+    ) -> TaskResult:
+        """Store one state of ``task_id`` (one upsert) and return the stored row.
+
+        ``result`` and ``meta`` are already serialized. ``kwargs`` may carry ``date_started``;
+        anything else is accepted and ignored, as the old manager did. A state that the stored
+        one blocks (see ``states.blocking_states``) is not written; the stored row is returned.
+        Raises ``InvalidRecordError`` when a value is longer than its column.
+        """
+        from ...domain.records import TaskRecord
+
+        alias = using or self._db
+        record = TaskRecord(
+            task_id=task_id,
+            status=status,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            result=_as_text(result),
+            traceback=_as_text(traceback),
+            meta=_as_text(meta),
+            periodic_task_name=periodic_task_name,
+            task_name=task_name,
+            task_args=_as_text(task_args),
+            task_kwargs=_as_text(task_kwargs),
+            worker=worker,
+            date_started=_as_aware(kwargs.get("date_started")),
+        )
+        _result_store(alias).store_task(record)
+        # Read back from the database just written (a read replica may lag behind).
+        stored: TaskResult = self.db_manager(alias or router.db_for_write(self.model)).get(
+            task_id=task_id
+        )
+        return stored
+
+
+class GroupResultManager(_ResultManager["GroupResult"]):
+    """Manager of ``GroupResult``: the old package's ``get_group`` / ``store_group_result``."""
+
+    def _expiring_repository(self) -> _ExpiringRepository:
+        from .repositories import DjangoGroupRepository
+
+        return DjangoGroupRepository(using=self._db)
+
+    def get_group(self, group_id: str) -> GroupResult:
+        """The stored group ``group_id``, or a new unsaved one if none."""
+        try:
+            return self.get(group_id=group_id)
+        except self.model.DoesNotExist:
+            return self.model(group_id=group_id)
+
+    def store_group_result(
+        self,
+        content_type: str,
+        content_encoding: str,
+        group_id: str,
+        result: Any,
+        using: str | None = None,
+    ) -> GroupResult:
+        """Insert or replace the group (one upsert, ``date_created`` kept); return the row."""
+        from ...domain.records import GroupRecord
+
+        alias = using or self._db
+        record = GroupRecord(
+            group_id=group_id,
+            content_type=content_type,
+            content_encoding=content_encoding,
+            result=_as_text(result),
+        )
+        _result_store(alias).save_group(record)
+        stored: GroupResult = self.db_manager(alias or router.db_for_write(self.model)).get(
+            group_id=group_id
+        )
+        return stored

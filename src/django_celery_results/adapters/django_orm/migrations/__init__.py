@@ -1,0 +1,1 @@
+"""Schema history of the results tables; names and effects match django-celery-results 2.x."""

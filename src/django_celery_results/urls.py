@@ -1,0 +1,67 @@
+"""URLs of the JSON result views: ``path("results/", include("django_celery_results.urls"))``.
+
+The URL names are the old package's (``celery-task_status`` ...), and so are both path styles:
+noun first (``task/status/<id>/``) and the older id first (``<id>/status/``). Both resolve; the
+id-first pattern comes last, so ``reverse()`` builds the same paths it built with the old package.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, register_converter
+
+from .adapters.django_orm import views
+
+__all__ = ["urlpatterns"]
+
+
+class CeleryIdConverter:
+    """A task or group id: letters, digits, ``_``, ``-`` and ``.`` (UUIDs and custom ids)."""
+
+    regex = r"[\w.-]+"
+
+    def to_python(self, value: str) -> str:
+        """The id as captured."""
+        return value
+
+    def to_url(self, value: str) -> str:
+        """The id as given."""
+        return value
+
+
+register_converter(CeleryIdConverter, "celery_result_id")
+
+urlpatterns = [
+    path(
+        "task/done/<celery_result_id:task_id>/",
+        views.is_task_successful,
+        name="celery-is_task_successful",
+    ),
+    path("task/status/<celery_result_id:task_id>/", views.task_status, name="celery-task_status"),
+    path(
+        "group/done/<celery_result_id:group_id>/",
+        views.is_group_successful,
+        name="celery-is_group_successful",
+    ),
+    path(
+        "group/status/<celery_result_id:group_id>/",
+        views.group_status,
+        name="celery-group_status",
+    ),
+    # Id-first paths of early releases, still used by existing front ends.
+    path(
+        "<celery_result_id:task_id>/done/",
+        views.is_task_successful,
+        name="celery-is_task_successful",
+    ),
+    path("<celery_result_id:task_id>/status/", views.task_status, name="celery-task_status"),
+    path(
+        "<celery_result_id:group_id>/group/done/",
+        views.is_group_successful,
+        name="celery-is_group_successful",
+    ),
+    path(
+        "<celery_result_id:group_id>/group/status/",
+        views.group_status,
+        name="celery-group_status",
+    ),
+]

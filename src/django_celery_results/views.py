@@ -1,0 +1,12 @@
+"""Compatibility import path: the JSON result views live in the ORM adapter."""
+
+from __future__ import annotations
+
+from .adapters.django_orm.views import (
+    group_status,
+    is_group_successful,
+    is_task_successful,
+    task_status,
+)
+
+__all__ = ["group_status", "is_group_successful", "is_task_successful", "task_status"]
