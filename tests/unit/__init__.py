@@ -1,0 +1,1 @@
+"""Unit tests: the domain and the memory adapter, no database and no broker."""

@@ -1,0 +1,269 @@
+"""The use cases of ``domain.results.ResultStore`` over the memory adapter and a frozen clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from django_celery_results.adapters.memory import (
+    MemoryChordCounterRepository,
+    MemoryGroupRepository,
+    MemoryTaskRepository,
+)
+from django_celery_results.domain import states
+from django_celery_results.domain.errors import InvalidRecordError
+from django_celery_results.domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from django_celery_results.domain.results import DEFAULT_EXPIRY_BATCH, ExpiryReport, ResultStore
+from tests.fakes import EPOCH, FrozenClock
+
+SECOND = timedelta(seconds=1)
+ALL_STATES = (
+    states.PENDING,
+    states.RECEIVED,
+    states.STARTED,
+    states.RETRY,
+    states.SUCCESS,
+    states.FAILURE,
+    states.REVOKED,
+    states.REJECTED,
+    states.IGNORED,
+    "PROGRESS",
+)
+
+
+def make_store(clock: FrozenClock, limits: FieldLimits | None = None) -> ResultStore:
+    """A ResultStore over fresh memory repositories."""
+    return ResultStore(
+        tasks=MemoryTaskRepository(limits),
+        groups=MemoryGroupRepository(),
+        chords=MemoryChordCounterRepository(),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def store(frozen_clock: FrozenClock) -> ResultStore:
+    """A ResultStore over fresh memory repositories and the test's frozen clock."""
+    return make_store(frozen_clock)
+
+
+def task(status: str = states.SUCCESS, result: str | None = '"ok"', **fields: Any) -> TaskRecord:
+    """A task record for id "t" with no dates, as the bridge builds it."""
+    return TaskRecord(
+        task_id="t", status=status, content_type="application/json", content_encoding="utf-8",
+        result=result, **fields,
+    )  # fmt: skip
+
+
+# -- store_task ------------------------------------------------------------------------------
+
+
+def test_first_store_dates(store: ResultStore) -> None:
+    """The first state stored gets date_created = date_done = now and no date_started."""
+    assert store.store_task(task(states.PENDING)) is True
+    stored = store.get_task("t")
+    assert stored is not None
+    assert (stored.date_created, stored.date_started, stored.date_done) == (EPOCH, None, EPOCH)
+
+
+def test_started_sets_date_started(store: ResultStore, frozen_clock: FrozenClock) -> None:
+    """STARTED stamps date_started with now; later states keep it and move date_done."""
+    store.store_task(task(states.PENDING))
+    started_at = frozen_clock.advance(SECOND)
+    store.store_task(task(states.STARTED))
+    done_at = frozen_clock.advance(SECOND)
+    store.store_task(task(states.SUCCESS))
+    stored = store.get_task("t")
+    assert stored is not None
+    assert (stored.date_created, stored.date_started, stored.date_done) == (
+        EPOCH,
+        started_at,
+        done_at,
+    )
+
+
+@pytest.mark.parametrize("status", [s for s in ALL_STATES if s != states.STARTED])
+def test_only_started_stamps_date_started(store: ResultStore, status: str) -> None:
+    """No state but STARTED sets date_started."""
+    store.store_task(task(status))
+    stored = store.get_task("t")
+    assert stored is not None
+    assert stored.date_started is None
+
+
+def test_given_dates_are_replaced_by_the_clock(store: ResultStore) -> None:
+    """date_done always comes from the clock; a given date_created is kept on a first write."""
+    created = EPOCH - timedelta(days=1)
+    store.store_task(attrs.evolve(task(), date_created=created, date_done=EPOCH - SECOND))
+    stored = store.get_task("t")
+    assert stored is not None
+    assert (stored.date_created, stored.date_done) == (created, EPOCH)
+
+
+def test_refused_store_changes_nothing(store: ResultStore, frozen_clock: FrozenClock) -> None:
+    """A state blocked by the policy returns False and leaves the stored record, dates too."""
+    store.store_task(task(states.SUCCESS, result='"first"'))
+    before = store.get_task("t")
+    frozen_clock.advance(SECOND)
+    assert store.store_task(task(states.STARTED, result=None)) is False
+    assert store.get_task("t") == before
+
+
+def test_oversize_field_is_refused_before_storage(frozen_clock: FrozenClock) -> None:
+    """A field longer than the repository's limits raises and touches nothing stored."""
+    store = make_store(frozen_clock, FieldLimits(worker=5))
+    store.store_task(task(states.STARTED, worker="w1"))
+    before = store.get_task("t")
+    with pytest.raises(InvalidRecordError, match=r"^worker: 6 characters .* limit of 5"):
+        store.store_task(task(states.SUCCESS, worker="w12345"))
+    assert store.get_task("t") == before
+
+
+def test_oversize_new_task_is_not_stored(store: ResultStore) -> None:
+    """An oversize first state raises and stores nothing."""
+    with pytest.raises(InvalidRecordError, match=r"^task_name: "):
+        store.store_task(task(task_name="n" * 256))
+    assert store.get_task("t") is None
+
+
+# -- reading and forgetting ------------------------------------------------------------------
+
+
+def test_get_unknown_task_is_none(store: ResultStore) -> None:
+    """An unknown task reads as None (Celery shows it as PENDING)."""
+    assert store.get_task("unknown") is None
+
+
+def test_get_tasks(store: ResultStore) -> None:
+    """get_tasks() returns the stored records among the ids, keyed by id."""
+    for task_id in ("a", "b"):
+        store.store_task(attrs.evolve(task(), task_id=task_id))
+    found = store.get_tasks(["a", "b", "c"])
+    assert set(found) == {"a", "b"}
+    assert found["a"] == store.get_task("a")
+
+
+def test_forget_task(store: ResultStore) -> None:
+    """forget_task() removes the record; forgetting an unknown id is fine."""
+    store.store_task(task())
+    store.forget_task("t")
+    store.forget_task("t")
+    assert store.get_task("t") is None
+
+
+# -- groups ----------------------------------------------------------------------------------
+
+
+def test_save_group_dates(store: ResultStore, frozen_clock: FrozenClock) -> None:
+    """A group is dated by the clock; saving it again keeps date_created, moves date_done."""
+    store.save_group(GroupRecord(group_id="g", result="[1]"))
+    later = frozen_clock.advance(SECOND)
+    store.save_group(GroupRecord(group_id="g", result="[2]"))
+    stored = store.get_group("g")
+    assert stored == GroupRecord(group_id="g", result="[2]", date_created=EPOCH, date_done=later)
+
+
+def test_save_group_checks_limits(frozen_clock: FrozenClock) -> None:
+    """A group id longer than the id limit is refused before storage."""
+    store = make_store(frozen_clock, FieldLimits(id=4))
+    with pytest.raises(InvalidRecordError, match=r"^group_id: "):
+        store.save_group(GroupRecord(group_id="group"))
+    assert store.get_group("group") is None
+
+
+def test_delete_group(store: ResultStore) -> None:
+    """delete_group() removes the group; an unknown id is fine."""
+    store.save_group(GroupRecord(group_id="g"))
+    store.delete_group("g")
+    store.delete_group("g")
+    assert store.get_group("g") is None
+
+
+# -- chords ----------------------------------------------------------------------------------
+
+
+def test_chord_lifecycle(store: ResultStore) -> None:
+    """A chord counts its header parts down to 0, never below, and is removed when finished."""
+    store.start_chord(ChordCounter(group_id="c", sub_tasks="[]", count=2))
+    assert [store.chord_part_returned("c") for _ in range(3)] == [1, 0, 0]
+    store.finish_chord("c")
+    assert store.chord_part_returned("c") is None
+
+
+def test_chord_unknown(store: ResultStore) -> None:
+    """A part of a chord that was never started returns None."""
+    assert store.chord_part_returned("never") is None
+    store.finish_chord("never")
+
+
+def test_start_chord_checks_id(frozen_clock: FrozenClock) -> None:
+    """A chord id longer than the id limit is refused before storage."""
+    store = make_store(frozen_clock, FieldLimits(id=3))
+    with pytest.raises(InvalidRecordError, match=r"^group_id: "):
+        store.start_chord(ChordCounter(group_id="long", count=1))
+    assert store.chord_part_returned("long") is None
+
+
+# -- expiry ----------------------------------------------------------------------------------
+
+
+def test_delete_expired(store: ResultStore, frozen_clock: FrozenClock) -> None:
+    """Results done more than ``expires`` ago go (tasks and groups); one exactly at it stays."""
+    for n in range(3):
+        store.store_task(attrs.evolve(task(), task_id=f"old-{n}"))
+        store.save_group(GroupRecord(group_id=f"old-{n}"))
+    frozen_clock.advance(timedelta(microseconds=1))
+    store.store_task(attrs.evolve(task(), task_id="boundary"))
+    store.save_group(GroupRecord(group_id="boundary"))
+    frozen_clock.advance(timedelta(days=1))
+
+    assert store.delete_expired(timedelta(days=1), batch_size=2) == ExpiryReport(tasks=3, groups=3)
+    assert set(store.get_tasks(["old-0", "old-1", "old-2", "boundary"])) == {"boundary"}
+    assert store.get_group("boundary") is not None
+    assert store.get_group("old-0") is None
+
+
+def test_delete_expired_default_batch() -> None:
+    """The default expiry batch is a positive number of rows."""
+    assert DEFAULT_EXPIRY_BATCH >= 1
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_delete_expired_rejects_bad_batch(store: ResultStore, batch_size: int) -> None:
+    """A batch size below 1 is a programming error, refused before anything is deleted."""
+    store.store_task(task())
+    with pytest.raises(ValueError, match="batch_size"):
+        store.delete_expired(timedelta(0), batch_size=batch_size)
+
+
+# -- any sequence of states ------------------------------------------------------------------
+
+any_state = st.sampled_from(ALL_STATES) | st.text(min_size=1, max_size=12)
+
+
+@given(st.lists(any_state, min_size=1, max_size=25))
+def test_any_state_sequence(sequence: list[str]) -> None:
+    """Any states applied in order: first SUCCESS wins for good, dates follow the first write."""
+    clock = FrozenClock()
+    store = make_store(clock)
+    previous: str | None = None
+    for n, status in enumerate(sequence):
+        clock.advance(SECOND)
+        written = store.store_task(task(status, result=f'"{n}"'))
+        assert written is states.may_overwrite(previous, status)
+        if written:
+            previous = status
+
+    stored = store.get_task("t")
+    assert stored is not None
+    assert stored.status == previous
+    assert stored.date_created == EPOCH + SECOND
+    if states.SUCCESS in sequence:
+        first_success = sequence.index(states.SUCCESS)
+        assert (stored.status, stored.result) == (states.SUCCESS, f'"{first_success}"')
+        assert stored.date_done == EPOCH + (first_success + 1) * SECOND
