@@ -42,8 +42,9 @@ def _json(payload: dict[str, Any]) -> JsonResponse:
 def _may_see_errors(request: HttpRequest) -> bool:
     if getattr(settings, "DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS", False):
         return True
+    # No auth middleware, or a custom user model without these flags: treat as anonymous.
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.is_staff)
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
 
 
 def _async_result(task_id: str) -> AsyncResult[Any]:
