@@ -59,7 +59,7 @@ SQLITE_TRANSIENT_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 SQLITE_TRANSIENT_MESSAGES: Final = ("database is locked", "database table is locked", "busy")
 
 
-class translate_errors(contextlib.ContextDecorator):
+def translate_errors(alias: str) -> ErrorTranslation:
     """Context manager and decorator: database exceptions become ``StorageError`` subclasses.
 
     ``TransientStorageError`` for failures a retry may not meet again (lost or refused
@@ -75,6 +75,15 @@ class translate_errors(contextlib.ContextDecorator):
 
     Args:
         alias: the Django database alias the wrapped code used.
+    """
+    return ErrorTranslation(alias)
+
+
+class ErrorTranslation(contextlib.ContextDecorator):
+    """The context manager ``translate_errors(alias)`` returns; see there.
+
+    Attributes:
+        alias: the Django database alias whose errors it translates (and resets).
     """
 
     def __init__(self, alias: str) -> None:

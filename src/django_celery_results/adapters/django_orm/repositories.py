@@ -77,8 +77,14 @@ _ON_CONFLICT = "on_conflict"  # PostgreSQL, SQLite: INSERT ... ON CONFLICT, UPDA
 _DUPLICATE_KEY = "duplicate_key"  # MySQL, MariaDB: ON DUPLICATE KEY UPDATE, LAST_INSERT_ID(expr)
 _PORTABLE = "portable"  # anything else: standard SQL in a short transaction
 
-#: The first SQLite with ``RETURNING`` (Django 5.2 supports 3.31 and later).
+#: The first SQLite with ``INSERT ... ON CONFLICT DO UPDATE``, and with ``RETURNING``.
+_SQLITE_UPSERT = (3, 24, 0)
 _SQLITE_RETURNING = (3, 35, 0)
+
+
+def _sqlite_version(connection: BaseDatabaseWrapper) -> tuple[int, ...]:
+    version: tuple[int, ...] = connection.Database.sqlite_version_info  # type: ignore[attr-defined]
+    return version
 
 
 class _DjangoRepository:
@@ -111,13 +117,17 @@ class _DjangoRepository:
         return self.using or router.db_for_read(self.model)
 
     def _family(self, connection: BaseDatabaseWrapper) -> str:
-        return self.sql_families.get(connection.vendor, _PORTABLE)
+        family = self.sql_families.get(connection.vendor, _PORTABLE)
+        # Django 4.2 still runs on SQLite 3.21; upserts arrived in 3.24.
+        sqlite_without_upsert = (
+            connection.vendor == "sqlite" and _sqlite_version(connection) < _SQLITE_UPSERT
+        )
+        return _PORTABLE if sqlite_without_upsert else family
 
     def _returning(self, connection: BaseDatabaseWrapper) -> bool:
         # ON CONFLICT exists since SQLite 3.24 but RETURNING only since 3.35.
         if connection.vendor == "sqlite":
-            version: tuple[int, ...] = connection.Database.sqlite_version_info  # type: ignore[attr-defined]
-            return version >= _SQLITE_RETURNING
+            return _sqlite_version(connection) >= _SQLITE_RETURNING
         return connection.vendor == "postgresql"
 
     def _manager(self, alias: str) -> Any:
