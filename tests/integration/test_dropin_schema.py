@@ -18,8 +18,6 @@ import pytest
 from tests import oldpkg, schema_snapshot
 from tests.schema_snapshot import MIGRATIONS
 
-pytestmark = pytest.mark.timeout(900)
-
 _MODULES = {"dcr_schema_snapshot": inspect.getsource(schema_snapshot)}
 
 #: Prints what our migrations still had to do, then migrates, then describes the result.
