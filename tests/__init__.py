@@ -1,0 +1,1 @@
+"""The test suite: unit (no database), integration (databases, workers)."""

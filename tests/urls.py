@@ -1,5 +1,7 @@
 """URLs for the tests: the admin and the results views."""
 
+from __future__ import annotations
+
 from django.contrib import admin
 from django.urls import include, path
 

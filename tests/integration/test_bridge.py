@@ -38,14 +38,24 @@ class Request:
         self.parent_id = fields.pop("parent_id", None)
         self.children: list[Any] = []
         self.chord = fields.pop("chord", None)
+        self.chain = None
+        self.errbacks: list[Any] = []
+        self.ignore_result = False
         self.periodic_task_name = fields.pop("periodic_task_name", None)
         assert not fields, fields
+
+
+def db_backend(app: Celery) -> DatabaseBackend:
+    """The app's backend, which these tests configure to be ours."""
+    backend = app.backend
+    assert isinstance(backend, DatabaseBackend)
+    return backend
 
 
 def make_app(**conf: Any) -> Celery:
     """A Celery app with the django-db backend and the given settings."""
     app = Celery("bridge-tests", set_as_current=False)
-    app.conf.update(result_backend="django-db", result_extended=True, **conf)
+    app.conf.update({"result_backend": "django-db", "result_extended": True, **conf})
     return app
 
 
@@ -53,7 +63,7 @@ def make_app(**conf: Any) -> Celery:
 def backend(db_alias: str) -> Iterator[DatabaseBackend]:
     """A backend whose results are routed to ``db_alias``."""
     with route_results_to(db_alias):
-        yield make_app().backend
+        yield db_backend(make_app())
 
 
 def count_queries(alias: str) -> CaptureQueriesContext:
@@ -73,13 +83,16 @@ def test_store_is_one_statement(backend: DatabaseBackend, db_alias: str) -> None
     row = TaskResult.objects.using(db_alias).get(task_id=task_id)
     assert row.status == states.SUCCESS
     assert row.date_started is not None
-    assert row.date_done is not None and row.date_done >= row.date_started
+    assert row.date_done is not None
+    assert row.date_done >= row.date_started
 
 
 def test_get_is_one_query_and_has_extended_fields(backend: DatabaseBackend, db_alias: str) -> None:
     """Reading a result is one query and returns the result_extended fields Celery exposes."""
     task_id = uuid()
-    request = Request(id=task_id, argsrepr="(1, 2)", kwargsrepr="{'z': 3}", periodic_task_name="nightly")
+    request = Request(
+        id=task_id, argsrepr="(1, 2)", kwargsrepr="{'z': 3}", periodic_task_name="nightly"
+    )
     backend.store_result(task_id, {"answer": 42}, states.SUCCESS, request=request)
     with count_queries(db_alias) as read:
         meta = backend.get_task_meta(task_id, cache=False)
@@ -117,7 +130,7 @@ def test_failure_is_replaced_by_a_later_success(backend: DatabaseBackend) -> Non
 def test_traceback_is_stored_without_result_extended(db_alias: str) -> None:
     """The traceback of a failure is stored even with result_extended off."""
     with route_results_to(db_alias):
-        backend = make_app(result_extended=False).backend
+        backend = db_backend(make_app(result_extended=False))
         task_id = uuid()
         backend.store_result(
             task_id, ValueError("x"), states.FAILURE, traceback="Traceback...\nValueError: x"
@@ -149,17 +162,18 @@ def test_forget_removes_the_row(backend: DatabaseBackend, db_alias: str) -> None
 def test_group_save_restore_delete(backend: DatabaseBackend, db_alias: str) -> None:
     """Groups round-trip through save/restore in one statement each; unknown ids are None."""
     app = backend.app
-    group = GroupResult(uuid(), [app.AsyncResult(uuid()) for _ in range(3)], app=app)
+    group_id = uuid()
+    group = GroupResult(group_id, [app.AsyncResult(uuid()) for _ in range(3)], app=app)
     with count_queries(db_alias) as save:
-        backend.save_group(group.id, group)
+        backend.save_group(group_id, group)
     with count_queries(db_alias) as restore:
-        restored = backend.restore_group(group.id, cache=False)
+        restored = backend.restore_group(group_id, cache=False)
     assert len(save.captured_queries) == 1
     assert len(restore.captured_queries) == 1
     assert restored is not None
-    assert [r.id for r in restored.results] == [r.id for r in group.results]
+    assert [r.id for r in restored.results or []] == [r.id for r in group.results or []]
     assert backend.restore_group(uuid(), cache=False) is None
-    backend.delete_group(group.id)
+    backend.delete_group(group_id)
     backend.delete_group(uuid())
     assert not GroupResultModel.objects.using(db_alias).filter(group_id=group.id).exists()
 
@@ -167,18 +181,20 @@ def test_group_save_restore_delete(backend: DatabaseBackend, db_alias: str) -> N
 def test_cleanup_deletes_only_expired(db_alias: str) -> None:
     """cleanup() removes task and group results older than result_expires, keeps the rest."""
     with route_results_to(db_alias):
-        backend = make_app(result_expires=timedelta(hours=1)).backend
+        backend = db_backend(make_app(result_expires=timedelta(hours=1)))
         old, new = uuid(), uuid()
         backend.store_result(old, 1, states.SUCCESS)
         backend.store_result(new, 2, states.SUCCESS)
-        group = GroupResult(uuid(), [backend.app.AsyncResult(old)], app=backend.app)
-        backend.save_group(group.id, group)
+        group_id = uuid()
+        group = GroupResult(group_id, [backend.app.AsyncResult(old)], app=backend.app)
+        backend.save_group(group_id, group)
         past = backend.app.now() - timedelta(hours=2)
         TaskResult.objects.using(db_alias).filter(task_id=old).update(date_done=past)
         GroupResultModel.objects.using(db_alias).filter(group_id=group.id).update(date_done=past)
         backend.cleanup()
         ids = set(TaskResult.objects.using(db_alias).values_list("task_id", flat=True))
-        assert old not in ids and new in ids
+        assert old not in ids
+        assert new in ids
         assert not GroupResultModel.objects.using(db_alias).filter(group_id=group.id).exists()
 
 
@@ -189,7 +205,9 @@ def test_oversize_task_name_is_refused_and_keeps_the_stored_row(
     task_id = uuid()
     backend.store_result(task_id, 1, states.SUCCESS, request=Request(id=task_id))
     with pytest.raises(ValueError, match=r"task_name: 300 characters .* limit of 255"):
-        backend.store_result(task_id, 2, states.FAILURE, request=Request(id=task_id, task="t" * 300))
+        backend.store_result(
+            task_id, 2, states.FAILURE, request=Request(id=task_id, task="t" * 300)
+        )
     row = TaskResult.objects.using(db_alias).get(task_id=task_id)
     assert (row.status, row.task_name) == (states.SUCCESS, "tests.add")
 
@@ -202,16 +220,18 @@ def test_empty_task_id_is_refused(backend: DatabaseBackend) -> None:
 
 def test_using_keyword_pins_an_alias(db_alias: str) -> None:
     """The old backend's ``using=`` keyword still writes to the named alias."""
-    backend = make_app().backend
+    backend = db_backend(make_app())
     task_id = uuid()
-    backend._store_result(task_id, backend.encode_result(3, states.SUCCESS), states.SUCCESS, using=db_alias)
+    backend._store_result(
+        task_id, backend.encode_result(3, states.SUCCESS), states.SUCCESS, using=db_alias
+    )
     assert TaskResult.objects.using(db_alias).filter(task_id=task_id, status="SUCCESS").exists()
 
 
 def test_memory_repositories_need_no_database() -> None:
-    """DJANGO_CELERY_RESULTS_REPOSITORIES = "memory" stores and reads without touching a database."""
+    """The "memory" repositories setting stores and reads without touching a database."""
     with override_settings(DJANGO_CELERY_RESULTS_REPOSITORIES="memory"):
-        backend = make_app().backend
+        backend = db_backend(make_app())
         task_id = uuid()
         with CaptureQueriesContext(connections["default"]) as queries:
             backend.store_result(task_id, "kept in memory", states.SUCCESS)
@@ -225,9 +245,11 @@ def test_bad_repositories_setting_is_a_clear_error() -> None:
     """An unknown DJANGO_CELERY_RESULTS_REPOSITORIES value names the setting and the choices."""
     from django.core.exceptions import ImproperlyConfigured
 
-    with override_settings(DJANGO_CELERY_RESULTS_REPOSITORIES="nosuch.module.factory"):
-        with pytest.raises(ImproperlyConfigured, match="DJANGO_CELERY_RESULTS_REPOSITORIES"):
-            _ = make_app().backend.result_store
+    with (
+        override_settings(DJANGO_CELERY_RESULTS_REPOSITORIES="nosuch.module.factory"),
+        pytest.raises(ImproperlyConfigured, match="DJANGO_CELERY_RESULTS_REPOSITORIES"),
+    ):
+        _ = db_backend(make_app()).result_store
 
 
 def _kill_connection(alias: str) -> None:
@@ -242,8 +264,11 @@ def _kill_connection(alias: str) -> None:
 
         pid = raw.info.backend_pid
         with psycopg.connect(
-            host=test_settings.PG_HOST, port=test_settings.PG_PORT, user=test_settings.PG_USER,
-            dbname="postgres", autocommit=True,
+            host=test_settings.PG_HOST,
+            port=test_settings.PG_PORT,
+            user=test_settings.PG_USER,
+            dbname="postgres",
+            autocommit=True,
         ) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [pid])
     elif wrapper.vendor == "mysql":
@@ -251,7 +276,9 @@ def _kill_connection(alias: str) -> None:
 
         thread_id = raw.thread_id()
         admin = MySQLdb.connect(
-            host=test_settings.MY_HOST, port=test_settings.MY_PORT, user=test_settings.MY_USER,
+            host=test_settings.MY_HOST,
+            port=test_settings.MY_PORT,
+            user=test_settings.MY_USER,
             password=test_settings.MY_PASSWORD,
         )
         try:
@@ -263,15 +290,17 @@ def _kill_connection(alias: str) -> None:
 
 
 def test_transient_failure_is_retried_after_resetting_the_alias_used(db_alias: str) -> None:
-    """With always_retry, a killed connection is reset on the routed alias and the store succeeds."""
+    """With always_retry, a killed connection is reset on its alias and the store succeeds."""
     if connections[db_alias].vendor == "sqlite":
         pytest.skip("SQLite has no server connection that can be lost")
     with route_results_to(db_alias):
-        backend = make_app(
-            result_backend_always_retry=True,
-            result_backend_base_sleep_between_retries_ms=1,
-            result_backend_max_retries=3,
-        ).backend
+        backend = db_backend(
+            make_app(
+                result_backend_always_retry=True,
+                result_backend_base_sleep_between_retries_ms=1,
+                result_backend_max_retries=3,
+            )
+        )
         backend.store_result(uuid(), 1, states.SUCCESS)
         connections["default"].ensure_connection()
         default_before = connections["default"].connection
@@ -289,7 +318,7 @@ def test_transient_failure_without_always_retry_is_raised(db_alias: str) -> None
     if connections[db_alias].vendor == "sqlite":
         pytest.skip("SQLite has no server connection that can be lost")
     with route_results_to(db_alias):
-        backend = make_app().backend
+        backend = db_backend(make_app())
         backend.store_result(uuid(), 1, states.SUCCESS)
         _kill_connection(db_alias)
         with pytest.raises(TransientStorageError) as caught:

@@ -1,4 +1,4 @@
-"""A real Celery worker (threads, in-memory broker) storing through ``django-db`` on each database."""
+"""A real Celery worker (threads, in-memory broker) storing through django-db on each database."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ TIMEOUT = 30
 @pytest.fixture
 def worker(db_alias: str) -> Iterator[Any]:
     """A worker whose results go to ``db_alias`` (through the router), with a fresh backend."""
-    app.backend.__dict__.pop("_result_store", None)
-    with route_results_to(db_alias), start_worker(
-        app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
-    ) as running:
+    with (
+        route_results_to(db_alias),
+        start_worker(
+            app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
+        ) as running,
+    ):
         yield running
 
 
@@ -38,11 +40,13 @@ def test_successful_task_is_stored(worker: Any, db_alias: str) -> None:
     assert row.status == "SUCCESS"
     assert row.task_name == "tests.add"
     assert row.worker
-    assert row.date_started is not None and row.date_done is not None
-    fresh = AsyncResult(result.id, app=app)
+    assert row.date_started is not None
+    assert row.date_done is not None
+    fresh: AsyncResult[Any] = AsyncResult(result.id, app=app)
     assert fresh.name == "tests.add"
-    assert fresh.args == "(2, 3)"
     assert fresh.date_done is not None
+    # result_extended stores argsrepr, the text the sender chose to show.
+    assert fresh.args == "(2, 3)"  # type: ignore[comparison-overlap]
 
 
 def test_failing_task_stores_exception_and_traceback(worker: Any, db_alias: str) -> None:
@@ -52,7 +56,8 @@ def test_failing_task_stores_exception_and_traceback(worker: Any, db_alias: str)
         result.get(timeout=TIMEOUT)
     row = TaskResult.objects.using(db_alias).get(task_id=result.id)
     assert row.status == "FAILURE"
-    assert row.traceback and "ValueError: boom" in row.traceback
+    assert row.traceback
+    assert "ValueError: boom" in row.traceback
     assert AsyncResult(result.id, app=app).traceback == row.traceback
 
 
@@ -67,19 +72,23 @@ def test_chain_stores_every_link(worker: Any, db_alias: str) -> None:
     """Each task of a chain is stored and the last one holds the chain's result."""
     result = chain(add.s(1, 2), add.s(3), add.s(4)).delay()
     assert result.get(timeout=TIMEOUT) == 10
-    assert result.parent is not None and result.parent.get(timeout=TIMEOUT) == 6
+    parent = result.parent
+    assert isinstance(parent, AsyncResult)
+    assert parent.get(timeout=TIMEOUT) == 6
     assert TaskResult.objects.using(db_alias).filter(status="SUCCESS").count() == 3
 
 
 def test_group_is_saved_and_restored(worker: Any, db_alias: str) -> None:
     """A saved group restores from the database with every member's result."""
-    result = group(add.s(i, i) for i in range(5)).delay()
+    result: Any = group(add.s(i, i) for i in range(5)).delay()
+    assert isinstance(result, GroupResult)
+    assert result.id
     result.save()
     assert result.get(timeout=TIMEOUT) == [0, 2, 4, 6, 8]
     assert GroupResultModel.objects.using(db_alias).filter(group_id=result.id).exists()
     restored = GroupResult.restore(result.id, app=app)
     assert restored is not None
-    assert [r.id for r in restored.results] == [r.id for r in result.results]
+    assert [r.id for r in restored.results or []] == [r.id for r in result.results or []]
     assert restored.join(timeout=TIMEOUT) == [0, 2, 4, 6, 8]
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import attrs
 from django.conf import settings
@@ -86,7 +86,9 @@ def configured_repositories() -> Repositories:
     """The repositories ``DJANGO_CELERY_RESULTS_REPOSITORIES`` selects (default ``"orm"``)."""
     choice = getattr(settings, SETTING, "orm")
     if not isinstance(choice, str) or not choice:
-        raise ImproperlyConfigured(f"{SETTING} must be 'orm', 'memory' or a dotted path, got {choice!r}")
+        raise ImproperlyConfigured(
+            f"{SETTING} must be 'orm', 'memory' or a dotted path, got {choice!r}"
+        )
     if choice in _NAMED:
         return _NAMED[choice]()
     try:

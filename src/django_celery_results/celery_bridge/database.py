@@ -7,8 +7,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import maybe_signature, states
-from celery.backends.base import BaseDictBackend
+from celery import Celery, maybe_signature, states
+from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, allow_join_result, result_from_tuple
 from kombu.exceptions import DecodeError
@@ -35,12 +35,18 @@ class _UtcClock:
         return now
 
 
-class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
+class DatabaseBackend(BaseBackend):
     """Celery result backend keeping results through Django (``result_backend = "django-db"``).
 
     Which storage it uses is chosen once, at first use, by the
     ``DJANGO_CELERY_RESULTS_REPOSITORIES`` setting (the Django ORM by default).
     """
+
+    # Set by Celery's Backend.__init__; declared because celery-types leaves them out.
+    app: Celery
+    serializer: str
+    accept: set[str] | None
+    expires: float | timedelta | None
 
     #: Seconds between polls of a pending result in ``AsyncResult.get()``.
     subpolling_interval = 0.5
@@ -181,13 +187,14 @@ class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
                 "children": None,
                 "date_done": None,
             }
-        return self.meta_from_decoded(self._meta_from_record(record))
+        meta: dict[str, Any] = self.meta_from_decoded(self._meta_from_record(record))
+        return meta
 
     def _meta_from_record(self, record: TaskRecord) -> dict[str, Any]:
         decode = self._decoder(record.content_type, record.content_encoding)
-        meta = decode(record.meta) or {}
-        task_args = self._decode_arguments(decode, record.task_args)
-        task_kwargs = self._decode_arguments(decode, record.task_kwargs)
+        meta = decode(record.meta, "meta") or {}
+        task_args = self._decode_arguments(decode, record.task_args, "task_args")
+        task_kwargs = self._decode_arguments(decode, record.task_kwargs, "task_kwargs")
         return {
             "children": None,
             **(meta if isinstance(meta, dict) else {}),
@@ -209,17 +216,17 @@ class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
         }
 
     def _decoder(self, content_type: str, content_encoding: str) -> Any:
-        def decode(text: str | None) -> Any:
-            return codec.decode(self._serializer, content_type, content_encoding, text)
+        def decode(text: str | None, field: str = "result") -> Any:
+            return codec.decode(self._serializer, content_type, content_encoding, text, field=field)
 
         return decode
 
     @staticmethod
-    def _decode_arguments(decode: Any, text: str | None) -> Any:
+    def _decode_arguments(decode: Any, text: str | None, field: str) -> Any:
         # Arguments are shown, not computed with: text a serializer cannot read (an older
         # writer's repr) is returned as it is stored rather than failing the whole read.
         try:
-            return decode(text)
+            return decode(text, field)
         except (DecodeError, InvalidRecordError, ValueError):
             return text
 
@@ -299,6 +306,8 @@ class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
         )
         members = [r.as_tuple() for r in header]
         size = body.get("chord_size") or len(members)
+        if not header.id:
+            raise ChordError("A chord header needs a group id to be counted")
         self.result_store.start_chord(
             ChordCounter(group_id=header.id, sub_tasks=json.dumps(members), count=size)
         )
@@ -325,7 +334,9 @@ class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
         self._fire_chord_callback(group_id, counter, callback)
 
     def _fire_chord_callback(self, group_id: str, counter: ChordCounter, callback: Any) -> None:
-        members = [result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)]
+        members = [
+            result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)
+        ]
         header = self.app.GroupResult(group_id, members)
         try:
             with allow_join_result():
@@ -333,7 +344,9 @@ class DatabaseBackend(BaseDictBackend):  # type: ignore[misc]
                     timeout=self.app.conf.result_chord_join_timeout, propagate=True
                 )
         except Exception as exc:
-            culprit = next(header._failed_join_report(), None)
+            culprit = next(
+                (r for r in header.results or [] if r.state in states.PROPAGATE_STATES), None
+            )
             reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
             logger.exception("Chord %r raised: %r", group_id, reason)
             self.chord_error_from_stack(callback, ChordError(reason))

@@ -47,8 +47,18 @@ def encode(serializer: Serializer, value: Any) -> EncodedValue:
     return EncodedValue(content_type, content_encoding, text)
 
 
-def decode(serializer: Serializer, content_type: str, content_encoding: str, text: str | None) -> Any:
-    """Turn stored text back into the value; None and empty text decode to None."""
+def decode(
+    serializer: Serializer,
+    content_type: str,
+    content_encoding: str,
+    text: str | None,
+    *,
+    field: str = "result",
+) -> Any:
+    """Turn stored text back into the value; None and empty text decode to None.
+
+    ``field`` names the stored field in the error raised for text that is not base64.
+    """
     if not text:
         return None
     payload: str | bytes = text
@@ -57,7 +67,7 @@ def decode(serializer: Serializer, content_type: str, content_encoding: str, tex
             payload = base64.b64decode(_strip_bytes_repr(text), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidRecordError(
-                "result", f"stored as binary but is not base64 text ({exc})"
+                field, f"stored as binary but is not base64 text ({exc})"
             ) from exc
     return serializer.loads(payload, content_type, content_encoding)
 

@@ -29,10 +29,14 @@ class StorageError(ResultBackendError):
 
 
 class TransientStorageError(StorageError):
-    """A failure that the same operation may not meet again: lost connection, deadlock, lock
-    timeout, server gone away. Safe to retry."""
+    """A failure that the same operation may not meet again; safe to retry.
+
+    Lost connection, deadlock, lock timeout, server gone away.
+    """
 
 
 class PermanentStorageError(StorageError):
-    """A failure that repeating the operation will meet again: bad data, missing table,
-    permission denied. Never retried."""
+    """A failure that repeating the operation will meet again; never retried.
+
+    Bad data, missing table, permission denied.
+    """

@@ -79,8 +79,13 @@ class ChordCounterRepository(Protocol):
       the count after it; None when no counter is stored for ``group_id``.
     - ``get(group_id)`` returns the counter or None; ``delete(group_id)`` removes it (unknown id:
       no error).
+    - ``atomic_decrement`` declares whether that holds across processes and hosts; callers
+      that need it (chords without Celery's polling unlock task) check this capability.
     - Storage failures are raised as ``errors.StorageError`` subclasses.
     """
+
+    @property
+    def atomic_decrement(self) -> bool: ...
 
     def create(self, counter: ChordCounter) -> None: ...
 

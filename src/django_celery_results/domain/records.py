@@ -18,6 +18,13 @@ from .errors import InvalidRecordError
 DEFAULT_ID_MAX_LENGTH = 255
 
 
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRecordError(
+            attribute.name, f"limit must be a whole number >= 1, got {value!r}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class FieldLimits:
     """The longest value each text field of a storage can hold.
@@ -32,13 +39,13 @@ class FieldLimits:
         content_encoding: the serializer's content encoding.
     """
 
-    id: int = DEFAULT_ID_MAX_LENGTH
-    task_name: int = DEFAULT_ID_MAX_LENGTH
-    periodic_task_name: int = 255
-    worker: int = 100
-    status: int = 50
-    content_type: int = 128
-    content_encoding: int = 64
+    id: int = attrs.field(default=DEFAULT_ID_MAX_LENGTH, validator=_positive)
+    task_name: int = attrs.field(default=DEFAULT_ID_MAX_LENGTH, validator=_positive)
+    periodic_task_name: int = attrs.field(default=255, validator=_positive)
+    worker: int = attrs.field(default=100, validator=_positive)
+    status: int = attrs.field(default=50, validator=_positive)
+    content_type: int = attrs.field(default=128, validator=_positive)
+    content_encoding: int = attrs.field(default=64, validator=_positive)
 
     def check_task(self, record: TaskRecord) -> None:
         """Raise InvalidRecordError naming the first field of ``record`` that is too long."""
@@ -94,8 +101,10 @@ def _state_name(instance: object, attribute: attrs.Attribute[str], value: str) -
         raise InvalidRecordError(attribute.name, f"must be a non-empty state name, got {value!r}")
 
 
-def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
-    if value is not None and value.tzinfo is None:
+def _aware(
+    instance: object, attribute: attrs.Attribute[datetime | None], value: datetime | None
+) -> None:
+    if value is not None and value.utcoffset() is None:
         raise InvalidRecordError(attribute.name, f"must be timezone-aware, got naive {value!r}")
 
 

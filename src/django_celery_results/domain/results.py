@@ -79,7 +79,9 @@ class ResultStore:
         """Save a group result (insert or replace), dated by the clock."""
         self.tasks.limits.check_group(record)
         now = self.clock.now()
-        self.groups.save(attrs.evolve(record, date_created=record.date_created or now, date_done=now))
+        self.groups.save(
+            attrs.evolve(record, date_created=record.date_created or now, date_done=now)
+        )
 
     def get_group(self, group_id: str) -> GroupRecord | None:
         """The stored group, or None."""

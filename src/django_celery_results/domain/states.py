@@ -61,4 +61,3 @@ def may_overwrite(stored: str | None, incoming: str) -> bool:
     ``stored`` is None when nothing is stored yet, which never blocks.
     """
     return stored is None or stored not in blocking_states(incoming)
-
