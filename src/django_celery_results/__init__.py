@@ -4,4 +4,6 @@ Configure Celery with ``result_backend = "django-db"`` or ``"django-cache"`` and
 ``"django_celery_results"`` to ``INSTALLED_APPS``.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"

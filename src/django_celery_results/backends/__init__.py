@@ -1,5 +1,7 @@
 """Celery result backend classes, importable where the old package put them."""
 
+from __future__ import annotations
+
 from .database import DatabaseBackend
 
 __all__ = ["DatabaseBackend"]
