@@ -103,7 +103,7 @@ def main() -> int:
     for problem in problems:
         print(f"UNEXPECTED: {problem}", file=sys.stderr)
     print("\nDemo finished: " + ("every result as expected." if not problems else "FAILED."))
-    print(f"The database stays in {data}; explore it with: .venv/bin/python demo/manage.py shell")
+    print(f"Explore the database: DEMO_DATA_DIR={data} .venv/bin/python demo/manage.py shell")
     return 1 if problems else 0
 
 
