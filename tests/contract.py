@@ -31,7 +31,13 @@ from django_celery_results.domain.ports import (
     GroupRepository,
     TaskRepository,
 )
-from django_celery_results.domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from django_celery_results.domain.records import (
+    ChordCounter,
+    FieldLimits,
+    GroupRecord,
+    PartCount,
+    TaskRecord,
+)
 
 #: An instant with microseconds, so a storage that truncates them fails the round trips.
 T0 = datetime(2024, 5, 17, 12, 34, 56, 789012, tzinfo=timezone.utc)
@@ -121,6 +127,18 @@ def assert_same_group(actual: GroupRecord | None, expected: GroupRecord) -> None
     for field in attrs.fields(GroupRecord):
         assert getattr(actual, field.name) == getattr(expected, field.name), field.name
     assert actual == expected
+
+
+DAY = timedelta(days=1)
+
+#: A fixed, microsecond-precise creation time for counters the chord contract creates.
+COUNTER_CREATED = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+
+
+def make_counter(**fields: Any) -> ChordCounter:
+    """A ChordCounter dated ``COUNTER_CREATED`` unless the test says otherwise."""
+    fields.setdefault("date_created", COUNTER_CREATED)
+    return ChordCounter(**fields)
 
 
 class _ThreadedContract:
@@ -640,7 +658,7 @@ class ChordCounterRepositoryContract(_ThreadedContract):
 
     def test_create_round_trip(self, chord_repo: ChordCounterRepository) -> None:
         """A created counter reads back equal, with a long non-ASCII sub_tasks text."""
-        counter = ChordCounter(
+        counter = make_counter(
             group_id=f"chord-{UNICODE}",
             sub_tasks=f'[["{UNICODE}", null]]' + " " * 100_000,
             count=3,
@@ -650,15 +668,15 @@ class ChordCounterRepositoryContract(_ThreadedContract):
 
     def test_create_replaces_existing(self, chord_repo: ChordCounterRepository) -> None:
         """create() with a known group id replaces its counter (count and sub_tasks)."""
-        chord_repo.create(ChordCounter(group_id="chord", sub_tasks="old", count=2))
+        chord_repo.create(make_counter(group_id="chord", sub_tasks="old", count=2))
         chord_repo.decrement("chord")
-        replacement = ChordCounter(group_id="chord", sub_tasks="new", count=5)
+        replacement = make_counter(group_id="chord", sub_tasks="new", count=5)
         chord_repo.create(replacement)
         assert chord_repo.get("chord") == replacement
 
     def test_decrement_counts_down_to_zero(self, chord_repo: ChordCounterRepository) -> None:
         """Each decrement() lowers the count by one and returns the count after it."""
-        chord_repo.create(ChordCounter(group_id="chord", sub_tasks="[]", count=3))
+        chord_repo.create(make_counter(group_id="chord", sub_tasks="[]", count=3))
         assert [chord_repo.decrement("chord") for _ in range(3)] == [2, 1, 0]
         counter = chord_repo.get("chord")
         assert counter is not None
@@ -666,7 +684,7 @@ class ChordCounterRepositoryContract(_ThreadedContract):
 
     def test_decrement_never_below_zero(self, chord_repo: ChordCounterRepository) -> None:
         """decrement() at zero returns 0 and leaves the count at 0."""
-        chord_repo.create(ChordCounter(group_id="chord", count=1))
+        chord_repo.create(make_counter(group_id="chord", count=1))
         assert chord_repo.decrement("chord") == 0
         assert chord_repo.decrement("chord") == 0
         assert chord_repo.decrement("chord") == 0
@@ -676,19 +694,19 @@ class ChordCounterRepositoryContract(_ThreadedContract):
 
     def test_decrement_from_zero(self, chord_repo: ChordCounterRepository) -> None:
         """A counter created at 0 stays at 0."""
-        chord_repo.create(ChordCounter(group_id="chord", count=0))
+        chord_repo.create(make_counter(group_id="chord", count=0))
         assert chord_repo.decrement("chord") == 0
 
     def test_counters_are_independent(self, chord_repo: ChordCounterRepository) -> None:
         """decrement() of one chord leaves the others untouched."""
-        chord_repo.create(ChordCounter(group_id="a", count=2))
-        chord_repo.create(ChordCounter(group_id="b", count=2))
+        chord_repo.create(make_counter(group_id="a", count=2))
+        chord_repo.create(make_counter(group_id="b", count=2))
         assert chord_repo.decrement("a") == 1
-        assert chord_repo.get("b") == ChordCounter(group_id="b", count=2)
+        assert chord_repo.get("b") == make_counter(group_id="b", count=2)
 
     def test_delete(self, chord_repo: ChordCounterRepository) -> None:
         """delete() removes the counter; decrement() afterwards returns None."""
-        chord_repo.create(ChordCounter(group_id="chord", count=2))
+        chord_repo.create(make_counter(group_id="chord", count=2))
         chord_repo.delete("chord")
         assert chord_repo.get("chord") is None
         assert chord_repo.decrement("chord") is None
@@ -696,7 +714,7 @@ class ChordCounterRepositoryContract(_ThreadedContract):
     def test_delete_unknown_id_is_fine(self, chord_repo: ChordCounterRepository) -> None:
         """delete() of a chord never created (or already deleted) raises nothing."""
         chord_repo.delete("never-created")
-        chord_repo.create(ChordCounter(group_id="chord", count=1))
+        chord_repo.create(make_counter(group_id="chord", count=1))
         chord_repo.delete("chord")
         chord_repo.delete("chord")
 
@@ -710,7 +728,7 @@ class ChordCounterRepositoryContract(_ThreadedContract):
             pytest.skip(f"{type(chord_repo).__name__} declares atomic_decrement = False")
         threads, per_thread = 8, 50
         total = threads * per_thread
-        chord_repo.create(ChordCounter(group_id="chord", sub_tasks="[]", count=total))
+        chord_repo.create(make_counter(group_id="chord", sub_tasks="[]", count=total))
 
         def decrement_many() -> list[int | None]:
             return [chord_repo.decrement("chord") for _ in range(per_thread)]
@@ -722,3 +740,88 @@ class ChordCounterRepositoryContract(_ThreadedContract):
         assert counter is not None
         assert counter.count == 0
         assert chord_repo.decrement("chord") == 0
+
+    # -- counting parts once -----------------------------------------------------------------
+
+    def test_count_part_counts_each_task_once(self, chord_repo: ChordCounterRepository) -> None:
+        """A task reported twice counts once; the chord waits for its real last task."""
+        chord_repo.create(make_counter(group_id="chord", count=3))
+        assert chord_repo.count_part("chord", "t1") == PartCount(remaining=2, counted=True)
+        assert chord_repo.count_part("chord", "t1") == PartCount(remaining=2, counted=False)
+        assert chord_repo.count_part("chord", "t2") == PartCount(remaining=1, counted=True)
+        assert chord_repo.count_part("chord", "t2") == PartCount(remaining=1, counted=False)
+        last = chord_repo.count_part("chord", "t3")
+        assert last == PartCount(remaining=0, counted=True)
+        assert last.is_last
+
+    def test_count_part_of_unknown_chord(self, chord_repo: ChordCounterRepository) -> None:
+        """A part of a chord with no counter is reported as unknown and counts nothing."""
+        assert chord_repo.count_part("never-created", "t") == PartCount(None, counted=False)
+        assert chord_repo.get("never-created") is None
+
+    def test_count_part_after_zero(self, chord_repo: ChordCounterRepository) -> None:
+        """Once the count is at zero, a new task id counts nothing and is never ``is_last``."""
+        chord_repo.create(make_counter(group_id="chord", count=1))
+        assert chord_repo.count_part("chord", "t1").is_last
+        late = chord_repo.count_part("chord", "t9")
+        assert late == PartCount(remaining=0, counted=False)
+        assert not late.is_last
+
+    def test_clear_parts_keeps_the_counter(self, chord_repo: ChordCounterRepository) -> None:
+        """clear_parts() keeps the counter at zero, so a late duplicate is still no last part."""
+        chord_repo.create(make_counter(group_id="chord", count=1))
+        assert chord_repo.count_part("chord", "t1").is_last
+        chord_repo.clear_parts("chord")
+        chord_repo.clear_parts("never-created")
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.count == 0
+        assert chord_repo.count_part("chord", "t1") == PartCount(remaining=0, counted=False)
+
+    def test_parts_are_per_chord(self, chord_repo: ChordCounterRepository) -> None:
+        """The same task id counts separately in two chords."""
+        chord_repo.create(make_counter(group_id="a", count=2))
+        chord_repo.create(make_counter(group_id="b", count=2))
+        assert chord_repo.count_part("a", "t").counted
+        assert chord_repo.count_part("b", "t").counted
+
+    def test_delete_forgets_parts(self, chord_repo: ChordCounterRepository) -> None:
+        """After delete() and a new create(), a task counted before counts again."""
+        chord_repo.create(make_counter(group_id="chord", count=2))
+        assert chord_repo.count_part("chord", "t1").counted
+        chord_repo.delete("chord")
+        chord_repo.create(make_counter(group_id="chord", count=2))
+        assert chord_repo.count_part("chord", "t1") == PartCount(remaining=1, counted=True)
+
+    def test_delete_created_before(self, chord_repo: ChordCounterRepository) -> None:
+        """Counters created before the cutoff go, in batches; one created at it stays."""
+        for n in range(5):
+            chord_repo.create(make_counter(group_id=f"old-{n}", count=1))
+        chord_repo.create(
+            make_counter(group_id="boundary", count=1, date_created=COUNTER_CREATED + DAY)
+        )
+        assert chord_repo.count_part("old-0", "t").counted
+        assert chord_repo.delete_created_before(COUNTER_CREATED + DAY, batch_size=2) == 5
+        assert chord_repo.get("old-0") is None
+        assert chord_repo.get("boundary") is not None
+        assert chord_repo.delete_created_before(COUNTER_CREATED + DAY, batch_size=2) == 0
+
+    def test_concurrent_duplicate_reports_count_once(
+        self, chord_repo: ChordCounterRepository
+    ) -> None:
+        """8 threads each report all 40 header tasks: 40 counted, exactly one last part."""
+        if not getattr(chord_repo, "atomic_decrement", False):
+            pytest.skip(f"{type(chord_repo).__name__} declares atomic_decrement = False")
+        threads, tasks = 8, 40
+        chord_repo.create(make_counter(group_id="chord", sub_tasks="[]", count=tasks))
+
+        def report_all() -> list[PartCount]:
+            return [chord_repo.count_part("chord", f"t{n}") for n in range(tasks)]
+
+        outcomes = [p for batch in self.run_concurrently(threads, report_all) for p in batch]
+        counted = sorted(p.remaining for p in outcomes if p.counted and p.remaining is not None)
+        assert counted == list(range(tasks))
+        assert sum(p.is_last for p in outcomes) == 1
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.count == 0

@@ -187,17 +187,31 @@ def test_delete_group(store: ResultStore) -> None:
 # -- chords ----------------------------------------------------------------------------------
 
 
-def test_chord_lifecycle(store: ResultStore) -> None:
-    """A chord counts its header parts down to 0, never below, and is removed when finished."""
+def test_chord_lifecycle(store: ResultStore, frozen_clock: FrozenClock) -> None:
+    """A chord counts each header task once down to 0; only the last count is ``is_last``."""
     store.start_chord(ChordCounter(group_id="c", sub_tasks="[]", count=2))
-    assert [store.chord_part_returned("c") for _ in range(3)] == [1, 0, 0]
+    counter = store.get_chord("c")
+    assert counter is not None
+    assert counter.date_created == frozen_clock.now()
+    first = store.chord_part_returned("c", "t1")
+    duplicate = store.chord_part_returned("c", "t1")
+    last = store.chord_part_returned("c", "t2")
+    late = store.chord_part_returned("c", "t3")
+    assert (first.remaining, first.counted, first.is_last) == (1, True, False)
+    assert (duplicate.remaining, duplicate.counted, duplicate.is_last) == (1, False, False)
+    assert (last.remaining, last.counted, last.is_last) == (0, True, True)
+    assert (late.remaining, late.counted, late.is_last) == (0, False, False)
     store.finish_chord("c")
-    assert store.chord_part_returned("c") is None
+    after = store.chord_part_returned("c", "t1")
+    assert after.chord_is_known
+    assert not after.is_last
 
 
 def test_chord_unknown(store: ResultStore) -> None:
-    """A part of a chord that was never started returns None."""
-    assert store.chord_part_returned("never") is None
+    """A part of a chord that was never started is reported as an unknown chord."""
+    part = store.chord_part_returned("never", "t")
+    assert not part.chord_is_known
+    assert not part.counted
     store.finish_chord("never")
 
 
@@ -206,7 +220,7 @@ def test_start_chord_checks_id(frozen_clock: FrozenClock) -> None:
     store = make_store(frozen_clock, FieldLimits(id=3))
     with pytest.raises(InvalidRecordError, match=r"^group_id: "):
         store.start_chord(ChordCounter(group_id="long", count=1))
-    assert store.chord_part_returned("long") is None
+    assert not store.chord_part_returned("long", "t").chord_is_known
 
 
 # -- expiry ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import attrs
 
 from ..domain import states
-from ..domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from ..domain.records import ChordCounter, FieldLimits, GroupRecord, PartCount, TaskRecord
 
 
 class MemoryTaskRepository:
@@ -113,9 +113,12 @@ class MemoryChordCounterRepository:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, ChordCounter] = {}
+        self._parts: dict[str, set[str]] = {}
 
     def create(self, counter: ChordCounter) -> None:
-        """Store or replace the counter."""
+        """Store or replace the counter; one without ``date_created`` is dated now."""
+        if counter.date_created is None:
+            counter = attrs.evolve(counter, date_created=datetime.now(timezone.utc))
         with self._lock:
             self._counters[counter.group_id] = counter
 
@@ -129,15 +132,44 @@ class MemoryChordCounterRepository:
             self._counters[group_id] = counter
             return counter.count
 
+    def count_part(self, group_id: str, task_id: str) -> PartCount:
+        """Count ``task_id`` once for the chord; duplicates and late reports change nothing."""
+        with self._lock:
+            counter = self._counters.get(group_id)
+            if counter is None:
+                return PartCount(remaining=None, counted=False)
+            parts = self._parts.setdefault(group_id, set())
+            if task_id in parts or counter.is_done:
+                return PartCount(remaining=counter.count, counted=False)
+            parts.add(task_id)
+            counter = counter.decrement()
+            self._counters[group_id] = counter
+            return PartCount(remaining=counter.count, counted=True)
+
+    def clear_parts(self, group_id: str) -> None:
+        """Forget which task ids were counted; the counter stays."""
+        with self._lock:
+            self._parts.pop(group_id, None)
+
     def get(self, group_id: str) -> ChordCounter | None:
         """The counter or None."""
         with self._lock:
             return self._counters.get(group_id)
 
     def delete(self, group_id: str) -> None:
-        """Remove the counter; unknown ids are ignored."""
+        """Remove the counter and its counted parts; unknown ids are ignored."""
         with self._lock:
             self._counters.pop(group_id, None)
+            self._parts.pop(group_id, None)
+
+    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove counters created before ``cutoff`` with their parts."""
+        with self._lock:
+            old = [k for k, c in self._counters.items() if _before(c.date_created, cutoff)]
+            for key in old:
+                del self._counters[key]
+                self._parts.pop(key, None)
+            return len(old)
 
 
 class SystemClock:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,9 +49,13 @@ class DatabaseBackend(BaseBackend):
     serializer: str
     accept: set[str] | None
     expires: float | timedelta | None
+    _cache: MutableMapping[str, Any]
 
     #: Seconds between polls of a pending result in ``AsyncResult.get()``.
     subpolling_interval = 0.5
+
+    #: ``GroupResult.join_native`` reads a whole group per poll through ``get_many``.
+    supports_native_join = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -239,6 +245,56 @@ class DatabaseBackend(BaseBackend):
         record = self.result_store.get_task(task_id)
         return record is not None and record.status != states.PENDING
 
+    # -- native join -------------------------------------------------------------------------
+
+    def get_many(
+        self,
+        task_ids: Iterable[str],
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_interval: Callable[[], None] | None = None,
+        max_iterations: int | None = None,
+        READY_STATES: frozenset[str] = states.READY_STATES,  # noqa: N803 - Celery's keyword
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
+
+        Each poll reads every still-pending id in one query per chunk of ids (the repository's
+        ``get_many``), instead of one query per id; Celery's ``join_native``/``iter_native``
+        and the chord join use it.
+        """
+        pending = {str(task_id) for task_id in task_ids}
+        for task_id in list(pending):
+            cached = self._cache.get(task_id)
+            if cached is not None and cached.get("status") in READY_STATES:
+                pending.discard(task_id)
+                yield task_id, cached
+        started = time.monotonic()
+        iterations = 0
+        while pending:
+            for task_id, record in self.result_store.get_tasks(pending).items():
+                if record.status not in READY_STATES:
+                    continue
+                meta: dict[str, Any] = self.meta_from_decoded(self._meta_from_record(record))
+                if record.status == states.SUCCESS:
+                    # Safe to cache: the transition policy makes a stored SUCCESS final.
+                    self._cache[task_id] = meta
+                pending.discard(task_id)
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            if not pending:
+                return
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise self.TimeoutError(f"The operation timed out ({timeout} s).")
+            if on_interval is not None:
+                on_interval()
+            iterations += 1
+            if max_iterations is not None and iterations >= max_iterations:
+                return
+            time.sleep(0.5 if interval is None else interval)
+
     # -- groups ------------------------------------------------------------------------------
 
     def _save_group(self, group_id: str, group_result: GroupResult) -> GroupResult:
@@ -313,25 +369,36 @@ class DatabaseBackend(BaseBackend):
         )
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
-        """Count one header task as done; the last one joins the header and sends the callback."""
+        """Count one header task, once; the one that counts the last sends the callback.
+
+        A header task reported twice (``acks_late`` redelivery, a duplicate message) counts
+        once, so the chord waits for its real last task. A chord with no counter fails its
+        callback with a ChordError rather than leaving it pending forever.
+        """
         group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
         store = self.result_store
-        remaining = store.chord_part_returned(group_id)
-        callback = maybe_signature(request.chord, app=self.app)
-        if remaining is None:
+        part = store.chord_part_returned(group_id, task_id)
+        if not part.chord_is_known:
+            callback = maybe_signature(request.chord, app=self.app)
             self.chord_error_from_stack(
                 callback, ChordError(f"Chord {group_id} has no counter: cannot count its parts")
             )
             return
-        if remaining > 0:
+        if not part.is_last:
             return
-        counter = store.chords.get(group_id)
-        store.finish_chord(group_id)
-        if counter is None:  # pragma: no cover - removed between our decrement and read
-            return
-        self._fire_chord_callback(group_id, counter, callback)
+        callback = maybe_signature(request.chord, app=self.app)
+        try:
+            counter = store.get_chord(group_id)
+            if counter is None:  # pragma: no cover - expired between our count and this read
+                self.chord_error_from_stack(
+                    callback, ChordError(f"Chord {group_id} lost its counter before joining")
+                )
+                return
+            self._fire_chord_callback(group_id, counter, callback)
+        finally:
+            store.finish_chord(group_id)
 
     def _fire_chord_callback(self, group_id: str, counter: ChordCounter, callback: Any) -> None:
         members = [
@@ -340,7 +407,9 @@ class DatabaseBackend(BaseBackend):
         header = self.app.GroupResult(group_id, members)
         try:
             with allow_join_result():
-                values = header.join(
+                # Every header result is stored before its part is counted, so the first
+                # poll of the native join reads them all: one query per chunk of ids.
+                values = header.join_native(
                     timeout=self.app.conf.result_chord_join_timeout, propagate=True
                 )
         except Exception as exc:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from .records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from .records import ChordCounter, FieldLimits, GroupRecord, PartCount, TaskRecord
 
 
 class TaskRepository(Protocol):
@@ -73,12 +73,24 @@ class ChordCounterRepository(Protocol):
     """Counts down the header tasks of each chord.
 
     Contract:
-    - ``create(counter)`` stores the counter, replacing one with the same group id.
+    - ``create(counter)`` stores the counter, replacing one with the same group id; a counter
+      without ``date_created`` is dated at the time of the call.
     - ``decrement(group_id)`` lowers the stored count by one, never below zero, as one atomic
       step that concurrent callers (threads, processes, hosts) cannot interleave, and returns
       the count after it; None when no counter is stored for ``group_id``.
-    - ``get(group_id)`` returns the counter or None; ``delete(group_id)`` removes it (unknown id:
-      no error).
+    - ``count_part(group_id, task_id)`` counts header task ``task_id`` of the chord at most
+      once, however often it is reported: the first call for a task id decrements (as
+      ``decrement`` does) and returns ``PartCount(remaining, counted=True)``; any later call
+      for the same task id, and any call once the count is at zero, changes nothing and
+      returns ``counted=False``. Recording the task id and decrementing are one atomic step
+      (a crash between them cannot lose or double a part). ``remaining`` is None when no
+      counter is stored. Exactly one caller per chord ever sees ``is_last``.
+    - ``clear_parts(group_id)`` forgets which task ids were counted (the counter stays, at
+      zero, so a late duplicate is still recognised as one until cleanup removes it).
+    - ``get(group_id)`` returns the counter or None; ``delete(group_id)`` removes it and its
+      counted parts (unknown id: no error).
+    - ``delete_created_before(cutoff, batch_size)`` removes counters (and their counted parts)
+      created before ``cutoff``, batch by batch, and returns how many counters it removed.
     - ``atomic_decrement`` declares whether that holds across processes and hosts; callers
       that need it (chords without Celery's polling unlock task) check this capability.
     - Storage failures are raised as ``errors.StorageError`` subclasses.
@@ -91,9 +103,15 @@ class ChordCounterRepository(Protocol):
 
     def decrement(self, group_id: str) -> int | None: ...
 
+    def count_part(self, group_id: str, task_id: str) -> PartCount: ...
+
+    def clear_parts(self, group_id: str) -> None: ...
+
     def get(self, group_id: str) -> ChordCounter | None: ...
 
     def delete(self, group_id: str) -> None: ...
+
+    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int: ...
 
 
 class Serializer(Protocol):

@@ -183,11 +183,14 @@ class ChordCounter:
         group_id: the chord header's group id.
         sub_tasks: the serialized header ``GroupResult`` (as the old package stored it).
         count: remaining header tasks; the part that brings it to 0 fires the callback.
+        date_created: when the chord started; counters older than ``result_expires`` are
+            removed by cleanup, finished or not.
     """
 
     group_id: str = attrs.field(validator=_non_empty_id)
     sub_tasks: str = ""
     count: int = attrs.field(default=0, validator=_non_negative)
+    date_created: datetime | None = attrs.field(default=None, validator=_aware)
 
     def decrement(self) -> ChordCounter:
         """The counter after one more header task reported (never below zero)."""
@@ -197,3 +200,29 @@ class ChordCounter:
     def is_done(self) -> bool:
         """Whether every header task has reported."""
         return self.count == 0
+
+
+@attrs.frozen
+class PartCount:
+    """What counting one returned header task of a chord did.
+
+    Attributes:
+        remaining: header tasks still to report after this call; None when no counter is
+            stored for the chord (never started here, or already expired).
+        counted: whether this call lowered the count. False for a header task that was
+            already counted (a redelivered ``acks_late`` task, a duplicate message) and for
+            one arriving after the chord finished.
+    """
+
+    remaining: int | None
+    counted: bool
+
+    @property
+    def is_last(self) -> bool:
+        """Whether this call counted the chord's last header task: the callback is due."""
+        return self.counted and self.remaining == 0
+
+    @property
+    def chord_is_known(self) -> bool:
+        """Whether a counter exists for the chord."""
+        return self.remaining is not None

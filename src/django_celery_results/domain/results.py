@@ -9,7 +9,7 @@ import attrs
 
 from . import states
 from .ports import ChordCounterRepository, Clock, GroupRepository, TaskRepository
-from .records import ChordCounter, GroupRecord, TaskRecord
+from .records import ChordCounter, GroupRecord, PartCount, TaskRecord
 
 #: Rows deleted per statement by ``delete_expired``: small enough to keep each transaction and
 #: its locks short on a busy table, large enough to keep the number of round trips low.
@@ -23,10 +23,12 @@ class ExpiryReport:
     Attributes:
         tasks: task results removed.
         groups: group results removed.
+        chords: chord counters removed (with the parts they counted).
     """
 
     tasks: int
     groups: int
+    chords: int = 0
 
 
 @attrs.frozen
@@ -92,20 +94,31 @@ class ResultStore:
         self.groups.delete(group_id)
 
     def start_chord(self, counter: ChordCounter) -> None:
-        """Store the counter of a chord whose header is about to run."""
+        """Store the counter of a chord whose header is about to run, dated by the clock."""
         self.tasks.limits.check_id("group_id", counter.group_id)
-        self.chords.create(counter)
+        self.chords.create(
+            attrs.evolve(counter, date_created=counter.date_created or self.clock.now())
+        )
 
-    def chord_part_returned(self, group_id: str) -> int | None:
-        """Count one header task of chord ``group_id`` as done; return how many remain.
+    def chord_part_returned(self, group_id: str, task_id: str) -> PartCount:
+        """Count header task ``task_id`` of chord ``group_id`` as done, at most once.
 
-        None when the chord has no counter (never started here, or already cleaned up).
+        ``is_last`` on the answer means this call counted the last header task: the caller
+        (and only it) sends the callback.
         """
-        return self.chords.decrement(group_id)
+        return self.chords.count_part(group_id, task_id)
+
+    def get_chord(self, group_id: str) -> ChordCounter | None:
+        """The chord's counter (with its serialized header), or None."""
+        return self.chords.get(group_id)
 
     def finish_chord(self, group_id: str) -> None:
-        """Remove the counter of a chord whose callback has been dealt with."""
-        self.chords.delete(group_id)
+        """Forget the counted parts of a chord whose callback has been dealt with.
+
+        The counter itself stays at zero until it expires, so a duplicate report of a header
+        task that arrives later is recognised as a duplicate, not as an unknown chord.
+        """
+        self.chords.clear_parts(group_id)
 
     def delete_expired(
         self, expires: timedelta, batch_size: int = DEFAULT_EXPIRY_BATCH
@@ -117,4 +130,5 @@ class ResultStore:
         return ExpiryReport(
             tasks=self.tasks.delete_done_before(cutoff, batch_size),
             groups=self.groups.delete_done_before(cutoff, batch_size),
+            chords=self.chords.delete_created_before(cutoff, batch_size),
         )

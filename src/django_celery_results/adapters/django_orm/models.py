@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .managers import GroupResultManager, TaskResultManager
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from celery import Celery
     from celery.result import GroupResult as CeleryGroupResult
 
-__all__ = ["ID_MAX_LENGTH", "ChordCounter", "GroupResult", "TaskResult"]
+__all__ = ["ID_MAX_LENGTH", "ChordCounter", "ChordPart", "GroupResult", "TaskResult"]
 
 #: Width of the task and group id columns (and of ``task_name``). MySQL/MariaDB users with an
 #: old ``utf8mb4`` setup lower it to 191 so a unique index fits in 767 bytes; the migrations read
@@ -180,12 +181,20 @@ class ChordCounter(models.Model):
         _("remaining"),
         help_text=_("Header tasks still to finish; the callback runs when it reaches zero."),
     )
+    # Added in 0015 (not in the old package): cleanup removes counters older than
+    # result_expires, including those of chords that never finished.
+    date_created = models.DateTimeField(
+        _("created"),
+        default=timezone.now,
+        help_text=_("When the chord started."),
+    )
 
     class Meta:
-        """Names only: the table has no ordering and no extra index."""
+        """Names, and the index cleanup uses."""
 
         verbose_name = _("chord counter")
         verbose_name_plural = _("chord counters")
+        indexes = (models.Index(fields=["date_created"], name="dcr_chordcounter_created_idx"),)
 
     def __str__(self) -> str:
         return f"<ChordCounter: {self.group_id} ({self.count} left)>"
@@ -198,6 +207,43 @@ class ChordCounter(models.Model):
 
         members = [result_from_tuple(item, app=app) for item in json.loads(self.sub_tasks)]
         return CeleryGroupResult(self.group_id, members, app=app)
+
+
+class ChordPart(models.Model):
+    """A chord header task that has been counted, so that a second report counts nothing.
+
+    Added in 0015 (not in the old package), which counted a redelivered header task twice and
+    fired the callback before the real last task finished.
+    """
+
+    group_id = models.CharField(
+        _("group id"),
+        max_length=ID_MAX_LENGTH,
+        help_text=_("The id of the chord's header group."),
+    )
+    task_id = models.CharField(
+        _("task id"),
+        max_length=ID_MAX_LENGTH,
+        help_text=_("The header task that was counted."),
+    )
+    date_done = models.DateTimeField(
+        _("counted at"),
+        default=timezone.now,
+        help_text=_("When the task was counted."),
+    )
+
+    class Meta:
+        """One row per (chord, header task); dated so cleanup can expire leftovers."""
+
+        verbose_name = _("chord part")
+        verbose_name_plural = _("chord parts")
+        constraints = (
+            models.UniqueConstraint(fields=["group_id", "task_id"], name="dcr_chordpart_uniq"),
+        )
+        indexes = (models.Index(fields=["date_done"], name="dcr_chordpart_done_idx"),)
+
+    def __str__(self) -> str:
+        return f"<ChordPart: {self.task_id} of {self.group_id}>"
 
 
 class GroupResult(models.Model):

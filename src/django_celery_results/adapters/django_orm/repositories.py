@@ -21,11 +21,13 @@ Every method runs inside ``translate_errors(alias)``: callers only ever see doma
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+import attrs
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -33,10 +35,10 @@ from django.db.models import Field, Model
 from django.utils import timezone as django_timezone
 
 from ...domain import states
-from ...domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from ...domain.records import ChordCounter, FieldLimits, GroupRecord, PartCount, TaskRecord
 from .errors import translate_errors
 from .models import ChordCounter as ChordCounterModel
-from .models import GroupResult, TaskResult
+from .models import ChordPart, GroupResult, TaskResult
 
 __all__ = [
     "DjangoChordCounterRepository",
@@ -70,7 +72,7 @@ GROUP_FIELDS: tuple[str, ...] = (
     "date_created",
     "date_done",
 )
-CHORD_FIELDS: tuple[str, ...] = ("group_id", "sub_tasks", "count")
+CHORD_FIELDS: tuple[str, ...] = ("group_id", "sub_tasks", "count", "date_created")
 
 # SQL families. A vendor not listed runs the portable statements.
 _ON_CONFLICT = "on_conflict"  # PostgreSQL, SQLite: INSERT ... ON CONFLICT, UPDATE ... RETURNING
@@ -176,7 +178,9 @@ class _DjangoRepository:
             with connection.cursor() as cursor:
                 cursor.execute(sql, [self._db_value(connection, key, value)])
 
-    def _delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+    def _delete_done_before(
+        self, cutoff: datetime, batch_size: int, date_field: str = "date_done"
+    ) -> int:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         alias = self._write_alias()
@@ -184,9 +188,9 @@ class _DjangoRepository:
         with translate_errors(alias):
             connection = connections[alias]
             if self._family(connection) == _PORTABLE:
-                return self._portable_delete_done_before(alias, cutoff, batch_size)
-            sql = self._delete_batch_sql(connection)
-            params = [self._db_value(connection, "date_done", cutoff), batch_size]
+                return self._portable_delete_done_before(alias, cutoff, batch_size, date_field)
+            sql = self._delete_batch_sql(connection, date_field)
+            params = [self._db_value(connection, date_field, cutoff), batch_size]
             while True:
                 # Each batch is its own statement (its own transaction in autocommit), so
                 # locks stay short and a huge backlog never grows one giant transaction.
@@ -197,9 +201,9 @@ class _DjangoRepository:
                 if deleted < batch_size:
                     return total
 
-    def _delete_batch_sql(self, connection: BaseDatabaseWrapper) -> str:
+    def _delete_batch_sql(self, connection: BaseDatabaseWrapper, date_field: str) -> str:
         table = self._table(connection)
-        date_done = self._column(connection, "date_done")
+        date_done = self._column(connection, date_field)
         if self._family(connection) == _DUPLICATE_KEY:
             # MySQL refuses LIMIT inside an IN (subquery) on the table being deleted from,
             # but takes LIMIT on the DELETE itself.
@@ -210,15 +214,41 @@ class _DjangoRepository:
             f"(SELECT {pk} FROM {table} WHERE {date_done} < %s LIMIT %s)"
         )
 
-    def _portable_delete_done_before(self, alias: str, cutoff: datetime, batch_size: int) -> int:
+    def _portable_delete_done_before(
+        self, alias: str, cutoff: datetime, batch_size: int, date_field: str
+    ) -> int:
         total = 0
         manager = self._manager(alias)
         while True:
-            batch = manager.filter(date_done__lt=cutoff).values("pk")[:batch_size]
+            batch = manager.filter(**{f"{date_field}__lt": cutoff}).values("pk")[:batch_size]
             deleted, _ = manager.filter(pk__in=batch).delete()
             total += int(deleted)
             if deleted < batch_size:
                 return total
+
+
+@contextlib.contextmanager
+def _write_transaction(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """A short transaction that is about to write.
+
+    On SQLite outside any atomic block it starts with ``BEGIN IMMEDIATE``, taking the write
+    lock up front: a deferred transaction that reads before it writes can be refused at once
+    with "database is locked" when another writer commits in between (SQLite's deadlock
+    avoidance skips the busy timeout), which concurrent chord parts hit.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic(using=connection.alias):
+            yield
+        return
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
 
 
 def _model_field(model: type[Model], name: str) -> Field[Any, Any]:
@@ -464,7 +494,12 @@ class DjangoChordCounterRepository(_DjangoRepository):
     atomic_decrement: ClassVar[bool] = True
 
     def create(self, counter: ChordCounter) -> None:
-        """Store the counter in one upsert, replacing one with the same group id."""
+        """Store the counter in one upsert, replacing one with the same group id.
+
+        A counter without ``date_created`` is dated now (the column is NOT NULL).
+        """
+        if counter.date_created is None:
+            counter = attrs.evolve(counter, date_created=_now())
         alias = self._write_alias()
         with translate_errors(alias):
             connection = connections[alias]
@@ -475,7 +510,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
                 CHORD_FIELDS,
                 values,
                 key="group_id",
-                replace=("sub_tasks", "count"),
+                replace=("sub_tasks", "count", "date_created"),
             )
 
     def decrement(self, group_id: str) -> int | None:
@@ -530,11 +565,159 @@ class DjangoChordCounterRepository(_DjangoRepository):
         with translate_errors(alias):
             key = self._text(connections[alias], group_id)
             rows = list(self._manager(alias).filter(group_id=key).values_list(*CHORD_FIELDS))
-        return ChordCounter(**dict(zip(CHORD_FIELDS, rows[0], strict=True))) if rows else None
+        if not rows:
+            return None
+        values = dict(zip(CHORD_FIELDS, rows[0], strict=True))
+        values["date_created"] = _aware(values["date_created"])
+        return ChordCounter(**values)
 
     def delete(self, group_id: str) -> None:
-        """Remove the counter (one ``DELETE``); an unknown id is not an error."""
+        """Remove the counter and its counted parts; an unknown id is not an error."""
         self._delete_by("group_id", group_id)
+        self._parts.clear(group_id)
+
+    def count_part(self, group_id: str, task_id: str) -> PartCount:
+        """Count header task ``task_id`` once: record it and decrement, as one atomic step.
+
+        PostgreSQL: one statement (the part's ``INSERT ... ON CONFLICT DO NOTHING`` in a CTE
+        that the counter's ``UPDATE`` depends on). SQLite, MySQL and MariaDB: the same two
+        statements in one short transaction. A second ``SELECT`` only when nothing was counted
+        (a duplicate, or an unknown chord).
+        """
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            table = self._table(connection)
+            count = self._column(connection, "count")
+            group = self._column(connection, "group_id")
+            key = self._db_value(connection, "group_id", group_id)
+            where = f"WHERE {group} = %s AND {count} > 0"
+            family = self._family(connection)
+            with connection.cursor() as cursor:
+                if connection.vendor == "postgresql" and family == _ON_CONFLICT:
+                    part_insert, part_params = self._parts.insert_sql(connection, group_id, task_id)
+                    cursor.execute(
+                        f"WITH part AS ({part_insert} RETURNING 1) "
+                        f"UPDATE {table} SET {count} = {count} - 1 {where} "
+                        f"AND EXISTS (SELECT 1 FROM part) RETURNING {count}",
+                        [*part_params, key],
+                    )
+                    rows = cursor.fetchall()
+                    if rows:
+                        return PartCount(remaining=int(rows[0][0]), counted=True)
+                else:
+                    with _write_transaction(connection):
+                        if self._parts.record(connection, cursor, group_id, task_id):
+                            remaining = self._decrement_in(connection, cursor, key)
+                            if remaining is not None:
+                                return PartCount(remaining=remaining, counted=True)
+                cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
+                row = cursor.fetchone()
+                return PartCount(remaining=None if row is None else int(row[0]), counted=False)
+
+    def _decrement_in(self, connection: BaseDatabaseWrapper, cursor: Any, key: Any) -> int | None:
+        """Lower the count on ``cursor`` (inside the caller's transaction); None if nothing was."""
+        table = self._table(connection)
+        count = self._column(connection, "count")
+        group = self._column(connection, "group_id")
+        where = f"WHERE {group} = %s AND {count} > 0"
+        family = self._family(connection)
+        if family == _DUPLICATE_KEY:
+            cursor.execute(
+                f"UPDATE {table} SET {count} = LAST_INSERT_ID({count} - 1) {where}", [key]
+            )
+            return int(cursor.lastrowid) if cursor.rowcount else None
+        if family == _ON_CONFLICT and self._returning(connection):
+            cursor.execute(
+                f"UPDATE {table} SET {count} = {count} - 1 {where} RETURNING {count}", [key]
+            )
+            rows = cursor.fetchall()
+            return int(rows[0][0]) if rows else None
+        cursor.execute(f"UPDATE {table} SET {count} = {count} - 1 {where}", [key])
+        if not cursor.rowcount:
+            return None
+        cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
+        row = cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    def clear_parts(self, group_id: str) -> None:
+        """Forget which header tasks were counted (one ``DELETE``); the counter stays."""
+        self._parts.clear(group_id)
+
+    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Remove counters created before ``cutoff``, and parts counted before it, in batches."""
+        self._parts.delete_done_before(cutoff, batch_size)
+        return self._delete_done_before(cutoff, batch_size, date_field="date_created")
+
+    @property
+    def _parts(self) -> _ChordPartTable:
+        return _ChordPartTable(self.using)
+
+
+class _ChordPartTable(_DjangoRepository):
+    """The counted header tasks of each chord (``django_celery_results_chordpart``)."""
+
+    model = ChordPart
+
+    def insert_sql(
+        self, connection: BaseDatabaseWrapper, group_id: str, task_id: str
+    ) -> tuple[str, list[Any]]:
+        """An ``INSERT`` of the part that does nothing when it is already there (ON CONFLICT)."""
+        names = ("group_id", "task_id", "date_done")
+        columns = ", ".join(self._column(connection, n) for n in names)
+        params = [
+            self._db_value(connection, "group_id", group_id),
+            self._db_value(connection, "task_id", task_id),
+            self._db_value(connection, "date_done", _now()),
+        ]
+        unique = ", ".join(self._column(connection, n) for n in ("group_id", "task_id"))
+        sql = (
+            f"INSERT INTO {self._table(connection)} ({columns}) "
+            f"VALUES ({_placeholders(len(names))}) ON CONFLICT ({unique}) DO NOTHING"
+        )
+        return sql, params
+
+    def record(
+        self, connection: BaseDatabaseWrapper, cursor: Any, group_id: str, task_id: str
+    ) -> bool:
+        """Insert the part on ``cursor`` (in the caller's transaction); False if it was there."""
+        family = self._family(connection)
+        if family == _ON_CONFLICT:
+            sql, params = self.insert_sql(connection, group_id, task_id)
+            cursor.execute(sql, params)
+            return bool(cursor.rowcount)
+        names = ("group_id", "task_id", "date_done")
+        columns = ", ".join(self._column(connection, n) for n in names)
+        params = [
+            self._db_value(connection, "group_id", group_id),
+            self._db_value(connection, "task_id", task_id),
+            self._db_value(connection, "date_done", _now()),
+        ]
+        insert = f"INSERT INTO {self._table(connection)} ({columns}) VALUES ({_placeholders(3)})"
+        if family == _DUPLICATE_KEY:
+            # FOUND_ROWS makes the affected-row count ambiguous; LAST_INSERT_ID is the new id
+            # on an insert and 0 when the part was already counted.
+            pk = connection.ops.quote_name(self.model._meta.pk.column)
+            cursor.execute(
+                f"{insert} ON DUPLICATE KEY UPDATE {pk} = LAST_INSERT_ID(0) + {pk}", params
+            )
+            return bool(cursor.lastrowid)
+        from django.db import IntegrityError
+
+        try:
+            with transaction.atomic(using=connection.alias):
+                cursor.execute(insert, params)
+        except IntegrityError:
+            return False
+        return True
+
+    def clear(self, group_id: str) -> None:
+        """Delete the chord's parts."""
+        self._delete_by("group_id", group_id)
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+        """Delete parts counted before ``cutoff``."""
+        return self._delete_done_before(cutoff, batch_size)
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:
