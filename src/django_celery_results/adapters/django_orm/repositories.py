@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -225,6 +226,16 @@ class _DjangoRepository:
             total += int(deleted)
             if deleted < batch_size:
                 return total
+
+
+def _in_callers_transaction(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the caller holds an open transaction (not just a test case's wrapping one).
+
+    Django's ``TestCase`` (and pytest-django's ``django_db``) wrap each test in atomic blocks
+    marked ``_from_testcase``; those roll back, never commit, so there is no later commit for
+    the workers to wait for and writing inside them is what a test expects.
+    """
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
 @contextlib.contextmanager
@@ -497,10 +508,32 @@ class DjangoChordCounterRepository(_DjangoRepository):
         """Store the counter in one upsert, replacing one with the same group id.
 
         A counter without ``date_created`` is dated now (the column is NOT NULL).
+
+        Inside the caller's transaction (``transaction.atomic()``, ``ATOMIC_REQUESTS``) the
+        counter is written on a connection of its own and committed at once: Celery publishes
+        the header tasks before the caller commits, and workers that finish them must find
+        the counter, or the chord would fail. SQLite is the exception (one writer at a time:
+        a second connection would wait for the caller's lock): there the counter is written in
+        the caller's transaction, and the workers' own writes wait for its commit.
         """
         if counter.date_created is None:
             counter = attrs.evolve(counter, date_created=_now())
         alias = self._write_alias()
+        connection = connections[alias]
+        if _in_callers_transaction(connection) and connection.vendor != "sqlite":
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcr-chord") as pool:
+                pool.submit(self._create_on_own_connection, alias, counter).result()
+            return
+        self._create_now(alias, counter)
+
+    def _create_on_own_connection(self, alias: str, counter: ChordCounter) -> None:
+        try:
+            self._create_now(alias, counter)
+        finally:
+            # This thread's connection, opened for this one write.
+            connections[alias].close()
+
+    def _create_now(self, alias: str, counter: ChordCounter) -> None:
         with translate_errors(alias):
             connection = connections[alias]
             values = self._db_values(connection, CHORD_FIELDS, counter)
