@@ -555,42 +555,31 @@ class DjangoChordCounterRepository(_DjangoRepository):
         alias = self._write_alias()
         with translate_errors(alias):
             connection = connections[alias]
-            table = self._table(connection)
-            count = self._column(connection, "count")
-            group = self._column(connection, "group_id")
             key = self._db_value(connection, "group_id", group_id)
-            family = self._family(connection)
-            where = f"WHERE {group} = %s AND {count} > 0"
             with connection.cursor() as cursor:
-                if family == _DUPLICATE_KEY:
-                    # LAST_INSERT_ID(expr) hands the new value back in the OK packet.
-                    cursor.execute(
-                        f"UPDATE {table} SET {count} = LAST_INSERT_ID({count} - 1) {where}", [key]
-                    )
-                    if cursor.rowcount:
-                        return int(cursor.lastrowid)
-                elif family == _ON_CONFLICT and self._returning(connection):
-                    cursor.execute(
-                        f"UPDATE {table} SET {count} = {count} - 1 {where} RETURNING {count}",
-                        [key],
-                    )
-                    rows = cursor.fetchall()
-                    if rows:
-                        return int(rows[0][0])
+                if self._needs_transaction_to_decrement(connection):
+                    with _write_transaction(connection):
+                        remaining = self._decrement_in(connection, cursor, key)
                 else:
-                    # No RETURNING (another vendor, SQLite < 3.35): the UPDATE comes first in
-                    # the transaction, so it takes the write lock (row lock; SQLite's RESERVED
-                    # lock, with no read lock to upgrade) before the SELECT reads the value it
-                    # wrote; nobody can change the row in between.
-                    with transaction.atomic(using=alias):
-                        cursor.execute(f"UPDATE {table} SET {count} = {count} - 1 {where}", [key])
-                        cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
-                        row = cursor.fetchone()
-                    return None if row is None else int(row[0])
+                    remaining = self._decrement_in(connection, cursor, key)
+                if remaining is not None:
+                    return remaining
                 # Nothing lowered: missing, or already at zero (a redelivered header task).
-                cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
-                row = cursor.fetchone()
-                return None if row is None else int(row[0])
+                return self._count_of(connection, cursor, key)
+
+    def _needs_transaction_to_decrement(self, connection: BaseDatabaseWrapper) -> bool:
+        # Without RETURNING (another vendor, SQLite < 3.35) the new value is read by a second
+        # statement, which must see the row as the UPDATE left it.
+        family = self._family(connection)
+        return family == _PORTABLE or (family == _ON_CONFLICT and not self._returning(connection))
+
+    def _count_of(self, connection: BaseDatabaseWrapper, cursor: Any, key: Any) -> int | None:
+        table = self._table(connection)
+        count = self._column(connection, "count")
+        group = self._column(connection, "group_id")
+        cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
+        row = cursor.fetchone()
+        return None if row is None else int(row[0])
 
     def get(self, group_id: str) -> ChordCounter | None:
         """The stored counter (one ``SELECT``), or None."""
@@ -644,9 +633,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
                             remaining = self._decrement_in(connection, cursor, key)
                             if remaining is not None:
                                 return PartCount(remaining=remaining, counted=True)
-                cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
-                row = cursor.fetchone()
-                return PartCount(remaining=None if row is None else int(row[0]), counted=False)
+                return PartCount(remaining=self._count_of(connection, cursor, key), counted=False)
 
     def _decrement_in(self, connection: BaseDatabaseWrapper, cursor: Any, key: Any) -> int | None:
         """Lower the count on ``cursor`` (inside the caller's transaction); None if nothing was."""
@@ -666,12 +653,10 @@ class DjangoChordCounterRepository(_DjangoRepository):
             )
             rows = cursor.fetchall()
             return int(rows[0][0]) if rows else None
+        # No RETURNING: the caller holds a transaction in which the UPDATE took the row's
+        # write lock before this SELECT reads the value it wrote.
         cursor.execute(f"UPDATE {table} SET {count} = {count} - 1 {where}", [key])
-        if not cursor.rowcount:
-            return None
-        cursor.execute(f"SELECT {count} FROM {table} WHERE {group} = %s", [key])
-        row = cursor.fetchone()
-        return None if row is None else int(row[0])
+        return self._count_of(connection, cursor, key) if cursor.rowcount else None
 
     def clear_parts(self, group_id: str) -> None:
         """Forget which header tasks were counted (one ``DELETE``); the counter stays."""
