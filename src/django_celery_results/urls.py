@@ -3,11 +3,13 @@
 The URL names are the old package's (``celery-task_status`` ...), and so are both path styles:
 noun first (``task/status/<id>/``) and the older id first (``<id>/status/``). Both resolve; the
 id-first pattern comes last, so ``reverse()`` builds the same paths it built with the old package.
+``DJANGO_CELERY_RESULTS_ID_FIRST_URLS = False`` leaves the id-first paths out, as it did there.
 """
 
 from __future__ import annotations
 
-from django.urls import path, register_converter
+from django.conf import settings
+from django.urls import URLPattern, path, register_converter
 
 from .adapters.django_orm import views
 
@@ -30,7 +32,7 @@ class CeleryIdConverter:
 
 register_converter(CeleryIdConverter, "celery_result_id")
 
-urlpatterns = [
+urlpatterns: list[URLPattern] = [
     path(
         "task/done/<celery_result_id:task_id>/",
         views.is_task_successful,
@@ -47,7 +49,10 @@ urlpatterns = [
         views.group_status,
         name="celery-group_status",
     ),
-    # Id-first paths of early releases, still used by existing front ends.
+]
+
+# Id-first paths of early releases, still used by existing front ends.
+_id_first = [
     path(
         "<celery_result_id:task_id>/done/",
         views.is_task_successful,
@@ -65,3 +70,6 @@ urlpatterns = [
         name="celery-group_status",
     ),
 ]
+
+if getattr(settings, "DJANGO_CELERY_RESULTS_ID_FIRST_URLS", True):
+    urlpatterns += _id_first

@@ -642,14 +642,6 @@ print(json.dumps(app.AsyncResult("naive-clock").date_done.isoformat()))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "INCOMPATIBILITY (for the lead; src/ not changed here): with USE_TZ=False the old "
-        "package's AsyncResult.date_done is a naive local datetime, ours is timezone-aware "
-        "(same instant), so user code mixing it with naive datetimes raises TypeError"
-    ),
-)
 def test_date_done_without_use_tz_is_naive_as_before(
     old_python: Path, db_alias: str, tmp_path: Path
 ) -> None:

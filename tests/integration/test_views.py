@@ -270,20 +270,7 @@ urlpatterns = [path("results/", include("django_celery_results.urls"))]
     [
         pytest.param(None, id="setting-unset"),
         pytest.param(True, id="id-first-on"),
-        pytest.param(
-            False,
-            id="id-first-off",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "INCOMPATIBILITY (for the lead; src/ not changed here): the old package "
-                    "reads DJANGO_CELERY_RESULTS_ID_FIRST_URLS (default True) and with False "
-                    "registers only the noun-first paths, so reverse() builds "
-                    "/results/task/status/<id>/; ours ignores the setting and still builds "
-                    "/results/<id>/status/"
-                ),
-            ),
-        ),
+        pytest.param(False, id="id-first-off"),
     ],
 )
 def test_reverse_matches_the_old_package(id_first_urls: bool | None) -> None:

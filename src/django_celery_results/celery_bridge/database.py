@@ -13,6 +13,8 @@ from celery import Celery, maybe_signature, states
 from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, allow_join_result, result_from_tuple
+from django.conf import settings
+from django.utils import timezone as django_timezone
 from kombu.exceptions import DecodeError
 
 from ..domain import codec
@@ -24,6 +26,13 @@ from .composition import Repositories, configured_repositories, orm_repositories
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
+
+
+def _as_configured(value: datetime | None) -> datetime | None:
+    """A stored date as Django's ``USE_TZ`` wants it: aware, or naive local time without it."""
+    if value is None or settings.USE_TZ:
+        return value
+    return django_timezone.make_naive(value, django_timezone.get_default_timezone())
 
 
 class _UtcClock:
@@ -208,9 +217,9 @@ class DatabaseBackend(BaseBackend):
             "status": record.status,
             "result": decode(record.result),
             "traceback": record.traceback,
-            "date_done": record.date_done,
-            "date_created": record.date_created,
-            "date_started": record.date_started,
+            "date_done": _as_configured(record.date_done),
+            "date_created": _as_configured(record.date_created),
+            "date_started": _as_configured(record.date_started),
             "name": record.task_name,
             "task_name": record.task_name,
             "args": task_args,
@@ -321,8 +330,8 @@ class DatabaseBackend(BaseBackend):
         return {
             "group_id": record.group_id,
             "result": None if not decoded else result_from_tuple(decoded, app=self.app),
-            "date_done": record.date_done,
-            "date_created": record.date_created,
+            "date_done": _as_configured(record.date_done),
+            "date_created": _as_configured(record.date_created),
         }
 
     def _delete_group(self, group_id: str) -> None:

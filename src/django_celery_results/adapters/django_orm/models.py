@@ -183,9 +183,12 @@ class ChordCounter(models.Model):
     )
     # Added in 0015 (not in the old package): cleanup removes counters older than
     # result_expires, including those of chords that never finished.
+    # Nullable: a counter created by the old package after a downgrade has no date; cleanup
+    # stamps it on first sight and expires it one result_expires later.
     date_created = models.DateTimeField(
         _("created"),
         default=timezone.now,
+        null=True,
         help_text=_("When the chord started."),
     )
 

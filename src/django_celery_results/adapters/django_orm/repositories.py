@@ -663,7 +663,21 @@ class DjangoChordCounterRepository(_DjangoRepository):
         self._parts.clear(group_id)
 
     def delete_created_before(self, cutoff: datetime, batch_size: int) -> int:
-        """Remove counters created before ``cutoff``, and parts counted before it, in batches."""
+        """Remove counters created before ``cutoff``, and parts counted before it, in batches.
+
+        Counters without a date (created by the old package after a downgrade) are dated now
+        first, so they expire one expiry period later instead of never.
+        """
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            date_created = self._column(connection, "date_created")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {self._table(connection)} SET {date_created} = %s "
+                    f"WHERE {date_created} IS NULL",
+                    [self._db_value(connection, "date_created", _now())],
+                )
         self._parts.delete_done_before(cutoff, batch_size)
         return self._delete_done_before(cutoff, batch_size, date_field="date_created")
 

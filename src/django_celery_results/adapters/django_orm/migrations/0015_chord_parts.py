@@ -2,7 +2,8 @@
 
 New in this package (after the old package's last migration, 0014): ``ChordPart`` records
 which header tasks a chord has counted, and ``ChordCounter.date_created`` dates each counter.
-Existing counters get the migration's time as their creation date; no row is changed otherwise.
+The new column is nullable, so the old package (which knows nothing of it) can still create
+counters after a downgrade; cleanup dates such counters when it first sees them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Migration(migrations.Migration):
             name="date_created",
             field=models.DateTimeField(
                 default=django.utils.timezone.now,
+                null=True,
                 verbose_name="created",
                 help_text="When the chord started.",
             ),
