@@ -1,16 +1,23 @@
-"""A vendor-aware snapshot of the results tables, as the database itself reports them.
+"""The results tables as the database itself reports them, and what they are expected to be.
 
 ``snapshot(connection)`` runs in the test process and, copied as a module next to the script
 (``tests.oldpkg.run_django(..., modules=...)``), in other interpreters such as the old package's
 venv, so both sides of a comparison describe their schema with the same code. It imports
 nothing but the standard library; Django hands it the connection.
+
+The recorded expectations are vendor-neutral: ``normalized`` reduces a snapshot to column
+families, varchar widths and nullability, and ``old_end_state`` / ``end_state`` say what that
+is after the old package's last migration (0014) and after ours (0015). ``changes`` lists what
+one snapshot adds, removes or alters relative to another; ``ADDITIONS_0015`` (via
+``additions_0015``) is the one difference ours may have: it only adds.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-#: The old package's migration names, in order; ours must be exactly these.
+#: The old package's migration names, in order; ours begin with exactly these.
 MIGRATIONS = [
     "0001_initial",
     "0002_add_task_name_args_kwargs",
@@ -28,8 +35,18 @@ MIGRATIONS = [
     "0014_alter_taskresult_status",
 ]
 
+#: The old package's last migration: where a user who goes back to it migrates to first.
+OLD_LAST = MIGRATIONS[-1]
+
+#: Ours after the old package's: each only adds tables, columns and indexes.
+OURS_ONLY = ["0015_chord_parts"]
+
+#: All of ours, in order.
+OUR_MIGRATIONS = MIGRATIONS + OURS_ONLY
+
 TABLES = (
     "django_celery_results_chordcounter",
+    "django_celery_results_chordpart",
     "django_celery_results_groupresult",
     "django_celery_results_taskresult",
 )
@@ -98,4 +115,243 @@ def snapshot(connection: Any) -> dict[str, Any]:
                 "unique": unique,
                 "indexes": dict(sorted(indexes.items())),
             }
+    return result
+
+
+# --- Recorded expectations ---------------------------------------------------------------------
+#
+# A column is (family, varchar width or None, nullable). ``ID`` stands for the id width
+# (DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH), filled in by the functions below.
+
+ID = "ID"
+
+#: table -> column -> (family, width, nullable): the old package's end state (0014).
+_OLD_COLUMNS: dict[str, dict[str, tuple[str, Any, bool]]] = {
+    "django_celery_results_taskresult": {
+        "id": ("auto", None, False),
+        "task_id": ("varchar", ID, False),
+        "periodic_task_name": ("varchar", 255, True),
+        "task_name": ("varchar", ID, True),
+        "task_args": ("text", None, True),
+        "task_kwargs": ("text", None, True),
+        "status": ("varchar", 50, False),
+        "worker": ("varchar", 100, True),
+        "content_type": ("varchar", 128, False),
+        "content_encoding": ("varchar", 64, False),
+        "result": ("text", None, True),
+        "date_created": ("datetime", None, False),
+        "date_started": ("datetime", None, True),
+        "date_done": ("datetime", None, False),
+        "traceback": ("text", None, True),
+        "meta": ("text", None, True),
+    },
+    "django_celery_results_groupresult": {
+        "id": ("auto", None, False),
+        "group_id": ("varchar", ID, False),
+        "date_created": ("datetime", None, False),
+        "date_done": ("datetime", None, False),
+        "content_type": ("varchar", 128, False),
+        "content_encoding": ("varchar", 64, False),
+        "result": ("text", None, True),
+    },
+    "django_celery_results_chordcounter": {
+        "id": ("auto", None, False),
+        "group_id": ("varchar", ID, False),
+        "sub_tasks": ("text", None, False),
+        "count": ("integer", None, False),
+    },
+}
+
+_OLD_UNIQUE = {
+    "django_celery_results_taskresult": [["task_id"]],
+    "django_celery_results_groupresult": [["group_id"]],
+    "django_celery_results_chordcounter": [["group_id"]],
+}
+
+#: Non-unique indexes by name, on every database.
+_OLD_INDEXES = {
+    "django_celery_results_taskresult": {
+        "django_cele_task_na_08aec9_idx": ["task_name"],
+        "django_cele_status_9b6201_idx": ["status"],
+        "django_cele_worker_d54dd8_idx": ["worker"],
+        "django_cele_date_cr_f04a50_idx": ["date_created"],
+        "django_cele_date_do_f59aad_idx": ["date_done"],
+        "django_cele_periodi_1993cf_idx": ["periodic_task_name"],
+    },
+    "django_celery_results_groupresult": {
+        "django_cele_date_cr_bd6c1d_idx": ["date_created"],
+        "django_cele_date_do_caae0e_idx": ["date_done"],
+    },
+    "django_celery_results_chordcounter": {},
+}
+
+#: PostgreSQL also has Django's ``varchar_pattern_ops`` index on each unique varchar column
+#: (for LIKE queries), named by Django from the table and column.
+_POSTGRES_PATTERN_INDEXES = {
+    "django_celery_results_taskresult": {
+        "django_celery_results_taskresult_task_id_de0d95bf_like": ["task_id"]
+    },
+    "django_celery_results_groupresult": {
+        "django_celery_results_groupresult_group_id_a085f1a9_like": ["group_id"]
+    },
+    "django_celery_results_chordcounter": {
+        "django_celery_results_chordcounter_group_id_1f70858c_like": ["group_id"]
+    },
+}
+
+#: What 0015 adds, in the form ``changes`` reports: a table, and a column and index on another.
+#: Nothing else may differ from the old package's schema.
+ADDITIONS_0015: dict[str, Any] = {
+    "tables_added": {
+        "django_celery_results_chordpart": {
+            "columns": {
+                "date_done": ("datetime", None, False),
+                "group_id": ("varchar", ID, False),
+                "id": ("auto", None, False),
+                "task_id": ("varchar", ID, False),
+            },
+            "primary_key": [["id"]],
+            "unique": [["group_id", "task_id"]],
+            "indexes": {"dcr_chordpart_done_idx": ["date_done"]},
+        },
+    },
+    "tables_changed": {
+        "django_celery_results_chordcounter": {
+            # Nullable: a counter the old package creates after a downgrade has no date.
+            "columns_added": {"date_created": ("datetime", None, True)},
+            "indexes_added": {"dcr_chordcounter_created_idx": ["date_created"]},
+        },
+    },
+}
+
+_FAMILIES = {
+    "AutoField": "auto",
+    "CharField": "varchar",
+    "TextField": "text",
+    "DateTimeField": "datetime",
+    # PostgreSQL has no unsigned integers; Django keeps ``count >= 0`` as a CHECK instead.
+    "PositiveIntegerField": "integer",
+    "IntegerField": "integer",
+}
+
+
+def _with_width(value: Any, id_max: int) -> Any:
+    # Replaces the ID placeholder in a column tuple (or in anything holding some) by the width.
+    if value == ID:
+        return id_max
+    if isinstance(value, tuple):
+        return tuple(_with_width(item, id_max) for item in value)
+    if isinstance(value, dict):
+        return {key: _with_width(item, id_max) for key, item in value.items()}
+    return value
+
+
+def old_end_state(vendor: str, id_max: int = 255) -> dict[str, Any]:
+    """The old package's schema after its 0014, normalized (see ``normalized``) for ``vendor``."""
+    expected: dict[str, Any] = {}
+    for table, columns in _OLD_COLUMNS.items():
+        indexes = dict(_OLD_INDEXES[table])
+        if vendor == "postgresql":
+            indexes.update(_POSTGRES_PATTERN_INDEXES[table])
+        expected[table] = {
+            "columns": dict(sorted(_with_width(columns, id_max).items())),
+            "primary_key": [["id"]],
+            "unique": _OLD_UNIQUE[table],
+            "indexes": dict(sorted(indexes.items())),
+        }
+    return expected
+
+
+def additions_0015(id_max: int = 255) -> dict[str, Any]:
+    """``ADDITIONS_0015`` at id width ``id_max``."""
+    additions: dict[str, Any] = _with_width(ADDITIONS_0015, id_max)
+    return additions
+
+
+def end_state(vendor: str, id_max: int = 255) -> dict[str, Any]:
+    """Our schema after our last migration: the old package's plus ``ADDITIONS_0015``."""
+    expected = copy.deepcopy(old_end_state(vendor, id_max))
+    additions = additions_0015(id_max)
+    expected.update(copy.deepcopy(additions["tables_added"]))
+    for table, change in additions["tables_changed"].items():
+        shape = expected[table]
+        shape["columns"] = dict(sorted({**shape["columns"], **change["columns_added"]}.items()))
+        shape["indexes"] = dict(sorted({**shape["indexes"], **change["indexes_added"]}.items()))
+    return expected
+
+
+def normalized(found: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot with each column reduced to (family, varchar width or None, nullable).
+
+    The declared types differ by vendor (``character varying(255)``, ``varchar(255)``,
+    ``datetime(6)``, ``timestamp with time zone``); their family and width do not.
+    """
+    result: dict[str, Any] = {}
+    for table, shape in found.items():
+        columns = {}
+        for name, column in shape["columns"].items():
+            family = _FAMILIES.get(column["field"], column["field"])
+            width = None
+            declared = column["db_type"]
+            if family == "varchar" and "(" in declared:
+                width = int(declared[declared.index("(") + 1 : declared.index(")")])
+            columns[name] = (family, width, column["null"])
+        result[table] = {**shape, "columns": columns}
+    return result
+
+
+def _added_removed(before: Any, after: Any, name: str) -> dict[str, Any]:
+    # For a dict: the keys only in ``after`` (with values), those only in ``before`` and those
+    # in both whose values differ. For a list of lists (unique column sets): added and removed.
+    found: dict[str, Any] = {}
+    added: Any
+    removed: Any
+    if isinstance(before, dict):
+        added = {key: after[key] for key in after if key not in before}
+        removed = {key: before[key] for key in before if key not in after}
+        changed = {
+            key: [before[key], after[key]]
+            for key in before
+            if key in after and before[key] != after[key]
+        }
+        if changed:
+            found[f"{name}_changed"] = changed
+    else:
+        added = [item for item in after if item not in before]
+        removed = [item for item in before if item not in after]
+    if added:
+        found[f"{name}_added"] = added
+    if removed:
+        found[f"{name}_removed"] = removed
+    return found
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What ``after`` adds, removes or alters relative to ``before`` (two normalized snapshots).
+
+    ``tables_added`` / ``tables_removed`` hold whole tables; ``tables_changed`` holds, per table,
+    ``columns_added`` / ``_removed`` / ``_changed``, ``unique_added`` / ``_removed``,
+    ``indexes_added`` / ``_removed`` / ``_changed`` and ``primary_key_changed``. Empty entries
+    are left out, so equal snapshots give ``{}``.
+    """
+    result: dict[str, Any] = {}
+    added = {table: after[table] for table in after if table not in before}
+    removed = sorted(table for table in before if table not in after)
+    altered: dict[str, Any] = {}
+    for table in sorted(set(before) & set(after)):
+        old, new = before[table], after[table]
+        change: dict[str, Any] = {}
+        change.update(_added_removed(old["columns"], new["columns"], "columns"))
+        change.update(_added_removed(old["unique"], new["unique"], "unique"))
+        change.update(_added_removed(old["indexes"], new["indexes"], "indexes"))
+        if old["primary_key"] != new["primary_key"]:
+            change["primary_key_changed"] = [old["primary_key"], new["primary_key"]]
+        if change:
+            altered[table] = change
+    if added:
+        result["tables_added"] = added
+    if removed:
+        result["tables_removed"] = removed
+    if altered:
+        result["tables_changed"] = altered
     return result

@@ -1,151 +1,78 @@
-"""The schema is the old package's: migration names, model state, tables on each database."""
+"""The schema: the old package's up to its 0014, plus exactly what our 0015 adds.
+
+The expectations are recorded in ``tests.schema_snapshot`` (``old_end_state``, ``end_state``,
+``ADDITIONS_0015``); the drop-in tests (``test_dropin_schema.py``) also compare with the schema
+the old package itself creates.
+"""
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from django_celery_results.adapters.django_orm.models import ID_MAX_LENGTH
-from tests.schema_snapshot import MIGRATIONS, snapshot
+from tests import oldpkg, schema_snapshot
+from tests.schema_snapshot import (
+    MIGRATIONS,
+    OLD_LAST,
+    OUR_MIGRATIONS,
+    additions_0015,
+    changes,
+    end_state,
+    normalized,
+    old_end_state,
+    snapshot,
+)
 
 APP = "django_celery_results"
 REPO = Path(__file__).resolve().parents[2]
 
+_MODULES = {"dcr_schema_snapshot": inspect.getsource(schema_snapshot)}
 
-ID = ID_MAX_LENGTH
+#: Migrates a fresh database to the old package's last migration, to ours, back to the old
+#: one, to zero and up again, describing the schema after each step.
+_JOURNEY = f"""
+import json
+from django.core.management import call_command
+from django.db import connection
+from dcr_schema_snapshot import snapshot
 
-#: table -> column -> (type family, varchar width, nullable): the old package's end state.
-COLUMNS: dict[str, dict[str, tuple[str, int | None, bool]]] = {
-    "django_celery_results_taskresult": {
-        "id": ("auto", None, False),
-        "task_id": ("varchar", ID, False),
-        "periodic_task_name": ("varchar", 255, True),
-        "task_name": ("varchar", ID, True),
-        "task_args": ("text", None, True),
-        "task_kwargs": ("text", None, True),
-        "status": ("varchar", 50, False),
-        "worker": ("varchar", 100, True),
-        "content_type": ("varchar", 128, False),
-        "content_encoding": ("varchar", 64, False),
-        "result": ("text", None, True),
-        "date_created": ("datetime", None, False),
-        "date_started": ("datetime", None, True),
-        "date_done": ("datetime", None, False),
-        "traceback": ("text", None, True),
-        "meta": ("text", None, True),
-    },
-    "django_celery_results_groupresult": {
-        "id": ("auto", None, False),
-        "group_id": ("varchar", ID, False),
-        "date_created": ("datetime", None, False),
-        "date_done": ("datetime", None, False),
-        "content_type": ("varchar", 128, False),
-        "content_encoding": ("varchar", 64, False),
-        "result": ("text", None, True),
-    },
-    "django_celery_results_chordcounter": {
-        "id": ("auto", None, False),
-        "group_id": ("varchar", ID, False),
-        "sub_tasks": ("text", None, False),
-        "count": ("integer", None, False),
-    },
-}
-
-UNIQUE = {
-    "django_celery_results_taskresult": [["task_id"]],
-    "django_celery_results_groupresult": [["group_id"]],
-    "django_celery_results_chordcounter": [["group_id"]],
-}
-
-#: Non-unique indexes by name, on every database.
-INDEXES = {
-    "django_celery_results_taskresult": {
-        "django_cele_task_na_08aec9_idx": ["task_name"],
-        "django_cele_status_9b6201_idx": ["status"],
-        "django_cele_worker_d54dd8_idx": ["worker"],
-        "django_cele_date_cr_f04a50_idx": ["date_created"],
-        "django_cele_date_do_f59aad_idx": ["date_done"],
-        "django_cele_periodi_1993cf_idx": ["periodic_task_name"],
-    },
-    "django_celery_results_groupresult": {
-        "django_cele_date_cr_bd6c1d_idx": ["date_created"],
-        "django_cele_date_do_caae0e_idx": ["date_done"],
-    },
-    "django_celery_results_chordcounter": {},
-}
-
-#: PostgreSQL also has Django's ``varchar_pattern_ops`` index on each unique varchar column
-#: (for LIKE queries), named by Django from the table and column.
-POSTGRES_PATTERN_INDEXES = {
-    "django_celery_results_taskresult": {
-        "django_celery_results_taskresult_task_id_de0d95bf_like": ["task_id"]
-    },
-    "django_celery_results_groupresult": {
-        "django_celery_results_groupresult_group_id_a085f1a9_like": ["group_id"]
-    },
-    "django_celery_results_chordcounter": {
-        "django_celery_results_chordcounter_group_id_1f70858c_like": ["group_id"]
-    },
-}
-
-_FAMILIES = {
-    "AutoField": "auto",
-    "CharField": "varchar",
-    "TextField": "text",
-    "DateTimeField": "datetime",
-    # PostgreSQL has no unsigned integers; Django keeps ``count >= 0`` as a CHECK instead.
-    "PositiveIntegerField": "integer",
-    "IntegerField": "integer",
-}
-
-
-def _expected(vendor: str) -> dict[str, Any]:
-    expected: dict[str, Any] = {}
-    for table, columns in COLUMNS.items():
-        indexes = dict(INDEXES[table])
-        if vendor == "postgresql":
-            indexes.update(POSTGRES_PATTERN_INDEXES[table])
-        expected[table] = {
-            "columns": dict(sorted(columns.items())),
-            "primary_key": [["id"]],
-            "unique": UNIQUE[table],
-            "indexes": dict(sorted(indexes.items())),
-        }
-    return expected
-
-
-def _normalized(found: dict[str, Any]) -> dict[str, Any]:
-    normalized: dict[str, Any] = {}
-    for table, shape in found.items():
-        columns = {}
-        for name, column in shape["columns"].items():
-            family = _FAMILIES.get(column["field"], column["field"])
-            width = re.search(r"\((\d+)\)", column["db_type"]) if family == "varchar" else None
-            columns[name] = (family, int(width.group(1)) if width else None, column["null"])
-        normalized[table] = {**shape, "columns": columns}
-    return normalized
+steps = {{}}
+for step, target in [
+    ("old_last", {OLD_LAST!r}),
+    ("end", None),
+    ("back_to_old_last", {OLD_LAST!r}),
+    ("zero", "zero"),
+    ("end_again", None),
+]:
+    args = ["migrate", {APP!r}] + ([target] if target else [])
+    call_command(*args, verbosity=0)
+    steps[step] = snapshot(connection)
+print(json.dumps(steps))
+"""
 
 
 def test_migration_names_and_order() -> None:
-    """The app has exactly the old package's 14 migrations, each depending on the one before."""
+    """The app has the old package's 14 migrations, then 0015, each depending on the one before."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     ours = sorted(name for app, name in loader.disk_migrations if app == APP)
-    assert ours == MIGRATIONS
-    plan = loader.graph.forwards_plan((APP, MIGRATIONS[-1]))
-    assert [name for app, name in plan if app == APP] == MIGRATIONS
-    for previous, name in itertools.pairwise(MIGRATIONS):
-        assert loader.disk_migrations[APP, name].dependencies == [(APP, previous)]
-    assert loader.disk_migrations[APP, MIGRATIONS[0]].dependencies == []
+    assert ours == OUR_MIGRATIONS
+    assert OUR_MIGRATIONS[: len(MIGRATIONS)] == MIGRATIONS
+    plan = loader.graph.forwards_plan((APP, OUR_MIGRATIONS[-1]))
+    assert [name for app, name in plan if app == APP] == OUR_MIGRATIONS
+    for previous, name in itertools.pairwise(OUR_MIGRATIONS):
+        assert list(loader.disk_migrations[APP, name].dependencies) == [(APP, previous)]
+    assert not loader.disk_migrations[APP, OUR_MIGRATIONS[0]].dependencies
 
 
 @pytest.mark.parametrize(
@@ -186,22 +113,64 @@ def test_models_match_migrations(env: dict[str, str], tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db(databases="__all__")
-def test_schema_matches_old_package(db_alias: str) -> None:
-    """Columns, widths, nullability, unique columns and index names are the old package's."""
+def test_test_database_is_at_our_end_state(db_alias: str) -> None:
+    """The suite's own databases, built by our migrations, have the recorded end state."""
     connection = connections[db_alias]
-    assert _normalized(snapshot(connection)) == _expected(connection.vendor)
+    assert normalized(snapshot(connection)) == end_state(connection.vendor, ID_MAX_LENGTH)
 
 
-@pytest.mark.django_db(databases="__all__", transaction=True)
-def test_migrate_to_zero_and_back(db_alias: str) -> None:
-    """Every migration reverses: down to zero drops the tables, up again rebuilds them exactly."""
-    connection = connections[db_alias]
-    before = snapshot(connection)
-    try:
-        call_command("migrate", APP, "zero", database=db_alias, verbosity=0)
-        assert snapshot(connection) == {}
-    finally:
-        call_command("migrate", APP, database=db_alias, verbosity=0)
-    after = snapshot(connection)
-    assert after == before
-    assert _normalized(after) == _expected(connection.vendor)
+@pytest.mark.parametrize("id_max", [255, 191], ids=["id-255", "id-191"])
+def test_migrations_there_and_back(id_max: int, db_alias: str, tmp_path: Path) -> None:
+    """On a fresh database at either id width, each step of the migrations has the right schema.
+
+    At the old package's last migration the schema is the old package's; at our end it differs
+    from that by exactly the 0015 additions; back at 0014 it is as before; down to zero drops
+    every table; up again rebuilds the end state exactly.
+    """
+    with oldpkg.scratch_database(db_alias, tmp_path) as database:
+        out = oldpkg.run_current(
+            _JOURNEY,
+            databases={"default": database},
+            settings={"DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH": id_max},
+            modules=_MODULES,
+        )
+    steps: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    vendor = connections[db_alias].vendor
+    at_old_last = normalized(steps["old_last"])
+    at_end = normalized(steps["end"])
+    assert at_old_last == old_end_state(vendor, id_max)
+    assert changes(at_old_last, at_end) == additions_0015(id_max)
+    assert at_end == end_state(vendor, id_max)
+    assert steps["back_to_old_last"] == steps["old_last"]
+    assert steps["zero"] == {}
+    assert steps["end_again"] == steps["end"]
+
+
+def test_changes_reports_every_kind_of_difference() -> None:
+    """``changes`` is empty for equal schemas and names what was added, removed or altered."""
+    before = old_end_state("sqlite")
+    assert changes(before, before) == {}
+    counter = additions_0015()["tables_changed"]["django_celery_results_chordcounter"]
+    assert changes(end_state("sqlite"), before) == {
+        "tables_removed": ["django_celery_results_chordpart"],
+        "tables_changed": {
+            "django_celery_results_chordcounter": {
+                "columns_removed": counter["columns_added"],
+                "indexes_removed": counter["indexes_added"],
+            }
+        },
+    }
+    altered = old_end_state("sqlite")
+    task = altered["django_celery_results_taskresult"]
+    task["columns"]["status"] = ("varchar", 64, False)
+    task["unique"] = []
+    task["primary_key"] = [["task_id"]]
+    assert changes(before, altered) == {
+        "tables_changed": {
+            "django_celery_results_taskresult": {
+                "columns_changed": {"status": [("varchar", 50, False), ("varchar", 64, False)]},
+                "unique_removed": [["task_id"]],
+                "primary_key_changed": [[["id"]], [["task_id"]]],
+            }
+        }
+    }
