@@ -320,6 +320,28 @@ def test_old_database_takes_0015_and_can_go_back(
     assert written["ChordCounter"][-1]["group_id"] == "chord-after-going-back"
 
 
+@pytest.mark.usefixtures("old_python")
+def test_old_package_still_works_on_a_database_left_at_0015(db_alias: str, tmp_path: Path) -> None:
+    """Downgrading without ``migrate ... 0014`` first: the old package still reads and writes.
+
+    The extra table goes unused and the new column is nullable, so the old package's inserts
+    (which leave it out) succeed; its ``migrate --check`` finds nothing of its own to apply.
+    """
+    with oldpkg.scratch_database(db_alias, tmp_path) as database:
+        old = _old(_OLD_FILLS, database)
+        ours = _ours(_MIGRATE_AND_DESCRIBE, database)
+        old_again = _old(_OLD_AGAIN, database)
+    assert ours["pending"] == OURS_ONLY
+    again = old_again["found"]
+    assert again["check"] == 0
+    assert again["showmigrations"] == [[True, name] for name in MIGRATIONS]
+    assert again["recorded"] == OUR_MIGRATIONS
+    assert again["rows"] == old["rows"]
+    written = old_again["written"]["rows"]
+    assert written["TaskResult"][-1]["task_id"] == "after-going-back"
+    assert written["ChordCounter"][-1]["group_id"] == "chord-after-going-back"
+
+
 _LEGACY_INDEXES = """
 from django.db import connection, models
 from django_celery_results.models import ChordCounter, GroupResult, TaskResult
