@@ -143,6 +143,80 @@ DATABASE_ROUTERS = ["tests.routers.SwitchableRouter"]
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# -- caches for the django-cache backend: one alias per kind of cache -------------------------
+# Keys carry this run's pid (KEY_PREFIX), so runs sharing a Redis or memcached never meet, and
+# the tests delete what they wrote instead of flushing a server others may use.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+MEMCACHED_LOCATION = os.environ.get("TEST_MEMCACHED_LOCATION", "127.0.0.1:11211")
+CACHE_KEY_PREFIX = f"dcr-tests-{os.getpid()}"
+#: alias -> reason, for the caches that are not configured here.
+SKIPPED_CACHES: dict[str, str] = {}
+
+
+def _probe_redis() -> str | None:
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        return f"redis-py is not installed ({exc})"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3).ping()
+    except Exception as exc:
+        return f"Redis at {REDIS_URL} is not reachable ({exc})"
+    return None
+
+
+def _probe_memcached() -> str | None:
+    try:
+        from pymemcache.client.base import Client
+    except ImportError as exc:  # pragma: no cover - dev extra missing
+        return f"pymemcache is not installed ({exc})"
+    host, _, port = MEMCACHED_LOCATION.rpartition(":")
+    try:
+        client = Client((host, int(port)), connect_timeout=3, timeout=3)
+        client.version()
+        client.close()
+    except Exception as exc:
+        return f"memcached at {MEMCACHED_LOCATION} is not reachable ({exc})"
+    return None
+
+
+CACHES["locmem"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "dcr-results",
+}
+CACHES["filebased"] = {
+    "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+    "LOCATION": str(_TMP / "file-cache"),
+}
+CACHES["database"] = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "dcr_cache_entries",
+}
+_reason = _probe_redis()
+if _reason is None:
+    CACHES["redis"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+    }
+else:
+    SKIPPED_CACHES["redis"] = _reason
+_reason = _probe_memcached()
+if _reason is None:
+    CACHES["memcached"] = {
+        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "LOCATION": MEMCACHED_LOCATION,
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
+    }
+else:
+    SKIPPED_CACHES["memcached"] = _reason
+
+if IN_CI and SKIPPED_CACHES:
+    raise RuntimeError(
+        "CI=true but these caches are unavailable: "
+        + "; ".join(f"{k}: {v}" for k, v in SKIPPED_CACHES.items())
+    )
+
 CELERY_RESULT_BACKEND = "django-db"
 
 # Lets a subprocess check the schema at another id width (e.g. 191 for old MySQL utf8mb4).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cache import CacheBackend
 from .database import DatabaseBackend
 
-__all__ = ["DatabaseBackend"]
+__all__ = ["CacheBackend", "DatabaseBackend"]

@@ -130,3 +130,58 @@ class Clock(Protocol):
     """Tells the time, always timezone-aware (UTC)."""
 
     def now(self) -> datetime: ...
+
+
+class KeyValueStore(Protocol):
+    """A cache-like store of values under short string keys (the ``django-cache`` backend's).
+
+    Contract:
+    - Keys are ``str``; callers keep them to printable ASCII without spaces and at most
+      ``max_key_length`` characters (``keyvalue.KeyNaming`` does), which every store accepts.
+    - Values are any picklable object except None (a missing key reads as None); they read back
+      equal (and of the same type) to what was written: exceptions, datetimes, bytes, ints.
+    - ``timeout`` is the lifetime in seconds, a number > 0, or None for "never expire"; a store
+      may evict earlier (a cache under memory pressure), never keep longer.
+    - ``get(key)`` returns the value or None. ``get_many(keys)`` returns a mapping holding only
+      the keys that are stored, in one round trip to the server.
+    - ``set(key, value, timeout)`` stores the value, replacing any other.
+    - ``add(key, value, timeout)`` stores it only if the key is absent (or expired) and returns
+      whether it did; where ``atomic_add`` is declared, of several concurrent ``add`` calls for
+      one key exactly one returns True.
+    - ``delete(key)`` and ``delete_many(keys)`` remove keys; absent keys are not an error.
+    - ``incr(key, delta)`` adds ``delta`` (negative to subtract) to an integer value and returns
+      the new value, or None when the key is absent. Where ``atomic_increment`` is declared,
+      concurrent callers (threads, processes, hosts sharing the store) cannot interleave: each
+      call sees a distinct result. The value never goes below zero on some stores (memcached);
+      callers keep counters well above zero.
+    - ``touch(key, timeout)`` gives a stored key a new lifetime and returns whether it exists.
+    - ``atomic_increment`` and ``atomic_add`` are declared by the adapter for the store it wraps
+      (never discovered by trying); ``max_key_length`` is the longest key it stores unchanged.
+    - Failures are raised as ``errors.StorageError`` subclasses: ``TransientStorageError`` when
+      the server could not be reached or timed out, ``PermanentStorageError`` otherwise.
+    """
+
+    @property
+    def atomic_increment(self) -> bool: ...
+
+    @property
+    def atomic_add(self) -> bool: ...
+
+    @property
+    def max_key_length(self) -> int: ...
+
+    def get(self, key: str) -> Any: ...
+
+    def get_many(self, keys: Iterable[str]) -> Mapping[str, Any]: ...
+
+    def set(self, key: str, value: Any, timeout: float | None) -> None: ...
+
+    def add(self, key: str, value: Any, timeout: float | None) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_many(self, keys: Iterable[str]) -> None: ...
+
+    def incr(self, key: str, delta: int = 1) -> int | None: ...
+
+    def touch(self, key: str, timeout: float | None) -> bool: ...

@@ -1,0 +1,381 @@
+"""``CacheBackend``: Celery's ``django-cache`` result backend over the domain's KeyValueResults."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, maybe_signature, states
+from celery.backends.base import KeyValueStoreBackend
+from celery.exceptions import ChordError
+from celery.result import GroupResult, allow_join_result, result_from_tuple
+from django.conf import settings
+from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
+from kombu.utils.encoding import bytes_to_str
+
+from ..adapters.django_cache import DjangoCacheStore
+from ..domain import keyvalue
+from ..domain.ports import KeyValueStore
+from ..domain.retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+#: The serializer the old package fixed for this backend, whatever ``result_serializer`` says:
+#: metas go to the cache as Python objects (Django's cache pickles them), so results and
+#: exception instances come back unchanged.
+SERIALIZER = "pickle"
+
+
+class CacheBackend(KeyValueStoreBackend):
+    """Celery result backend keeping results in a Django cache (``"django-cache"``).
+
+    The cache is ``CACHES[alias]`` where ``alias`` is Celery's ``cache_backend`` setting
+    (``CELERY_CACHE_BACKEND`` in Django settings read with the ``CELERY`` namespace, or that
+    Django setting itself), the default cache otherwise. A ``store`` given at construction
+    (any ``KeyValueStore``, e.g. ``MemoryKeyValueStore`` in a test) replaces the cache.
+
+    Chords count their header tasks in the cache where its increment is atomic (Redis,
+    Memcached, local memory); elsewhere (database and file caches) Celery's polling
+    ``chord_unlock`` task joins them.
+    """
+
+    # Set by Celery's Backend.__init__; declared because celery-types leaves them out.
+    app: Celery
+    serializer: str
+    expires: float | timedelta | None
+    _cache: MutableMapping[str, Any]
+
+    #: ``GroupResult.join_native`` reads every pending member in one ``get_many`` per poll.
+    supports_native_join = True
+    #: The cache expires entries itself, so Celery beat schedules no ``backend_cleanup``.
+    supports_autoexpire = True
+
+    def __init__(self, app: Any, *args: Any, store: KeyValueStore | None = None, **kwargs: Any):
+        self._store = store
+        self._results: keyvalue.KeyValueResults | None = None
+        # Celery's __init__ reads ``implements_incr`` to rebind ``apply_chord``; ours dispatches
+        # itself, so it reads False there and the store's capability is asked at first use
+        # (after Django's settings are ready), not at construction.
+        self._implements_incr: bool | None = False
+        kwargs["serializer"] = SERIALIZER
+        super().__init__(app, *args, **kwargs)
+        self._implements_incr = None
+        self._retry_policy = RetryPolicy()
+
+    # -- composition -------------------------------------------------------------------------
+
+    @property
+    def cache_alias(self) -> str:
+        """The alias in ``settings.CACHES`` this backend stores into."""
+        alias = self.app.conf.get("cache_backend") or getattr(
+            settings, "CELERY_CACHE_BACKEND", None
+        )
+        return str(alias or DEFAULT_CACHE_ALIAS)
+
+    @property
+    def cache_backend(self) -> BaseCache:
+        """The configured Django cache (``caches[cache_alias]``, this thread's object)."""
+        return caches[self.cache_alias]
+
+    @property
+    def store(self) -> KeyValueStore:
+        """The key-value store behind this backend (built at first use)."""
+        if self._store is None:
+            self._store = DjangoCacheStore(self.cache_alias)
+        return self._store
+
+    @property
+    def results(self) -> keyvalue.KeyValueResults:
+        """The use cases over the store, with Celery's key prefixes (and global prefix)."""
+        if self._results is None:
+            self._results = keyvalue.KeyValueResults(self.store, self._naming())
+        return self._results
+
+    def _naming(self) -> keyvalue.KeyNaming:
+        # Celery has put ``result_backend_transport_options["global_keyprefix"]`` in front of
+        # its three prefixes; ours get the same.
+        task_prefix = bytes_to_str(self.task_keyprefix)
+        shared = task_prefix[: -len(keyvalue.TASK_PREFIX)]
+        return keyvalue.KeyNaming(
+            task_prefix=task_prefix,
+            group_prefix=bytes_to_str(self.group_keyprefix),
+            chord_prefix=bytes_to_str(self.chord_keyprefix),
+            final_prefix=shared + keyvalue.FINAL_PREFIX,
+            part_prefix=shared + keyvalue.PART_PREFIX,
+            max_length=self.store.max_key_length,
+        )
+
+    @property
+    def implements_incr(self) -> bool:
+        """Whether chords are counted here: the store's increment is atomic."""
+        if self._implements_incr is None:
+            self._implements_incr = self.store.atomic_increment
+        return self._implements_incr
+
+    @implements_incr.setter
+    def implements_incr(self, value: bool) -> None:
+        self._implements_incr = value
+
+    @property
+    def _lifetime(self) -> float | None:
+        return keyvalue.lifetime(self.expires)
+
+    @property
+    def _chord_lifetime(self) -> float | None:
+        return keyvalue.chord_lifetime(self.expires, self.app.conf.get("result_chord_expires"))
+
+    # -- Celery's key-value hooks, on string keys ------------------------------------------
+
+    def get_key_for_task(self, task_id: str, key: str = "") -> str:
+        """The key of a task's meta (Celery's ``celery-task-meta-<id>`` for plain ids)."""
+        return self.results.naming.task_key(_text(task_id) + key)
+
+    def get_key_for_group(self, group_id: str, key: str = "") -> str:
+        """The key of a saved group."""
+        return self.results.naming.group_key(_text(group_id) + key)
+
+    def get_key_for_chord(self, group_id: str, key: str = "") -> str:
+        """The key of a chord's counter."""
+        return self.results.naming.chord_key(_text(group_id) + key)
+
+    def encode(self, data: Any) -> Any:
+        """Pass-through: the cache pickles values itself."""
+        return data
+
+    def decode(self, payload: Any) -> Any:
+        """Pass-through: the cache unpickles values itself."""
+        return payload
+
+    def get(self, key: str | bytes) -> Any:
+        """The value under ``key``, or None."""
+        return self.store.get(_text(key))
+
+    def mget(self, keys: Iterable[str | bytes]) -> list[Any]:
+        """The values under ``keys``, in order (None where absent), in one round trip."""
+        names = [_text(key) for key in keys]
+        found = self.store.get_many(names)
+        return [found.get(name) for name in names]
+
+    def set(self, key: str | bytes, value: Any) -> None:
+        """Store ``value`` under ``key`` for ``result_expires`` (0 or None: never expire)."""
+        self.store.set(_text(key), value, self._lifetime)
+
+    def delete(self, key: str | bytes) -> None:
+        """Remove ``key``; an absent key is not an error."""
+        self.store.delete(_text(key))
+
+    def incr(self, key: str | bytes) -> int:
+        """Add one to the counter under ``key`` (created at 1 when absent) and return it."""
+        name = _text(key)
+        value = self.store.incr(name, 1)
+        if value is None:
+            if self.store.add(name, 1, self._lifetime):
+                return 1
+            value = self.store.incr(name, 1)
+        return int(value or 0)
+
+    def expire(self, key: str | bytes, value: float | timedelta | None) -> None:
+        """Give ``key`` a lifetime of ``value`` seconds (0 or None: never expire)."""
+        self.store.touch(_text(key), keyvalue.lifetime(value))
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Store a task's meta, never replacing its SUCCESS (see ``KeyValueResults``)."""
+        meta: dict[str, Any] = self._get_result_meta(  # type: ignore[attr-defined]
+            result=result, state=state, traceback=traceback, request=request
+        )
+        meta["task_id"] = bytes_to_str(task_id)
+        if not self.results.store_meta(meta["task_id"], meta, self._lifetime):
+            logger.info(
+                "Result of task %s kept as stored: state %s may not replace it", task_id, state
+            )
+        return result
+
+    def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
+        """The task's stored meta (its first SUCCESS if any); PENDING when nothing is stored."""
+        meta = self.results.get_meta(_text(task_id))
+        if meta is None:
+            return {"status": states.PENDING, "result": None}
+        decoded: dict[str, Any] = self.meta_from_decoded(dict(meta))
+        return decoded
+
+    def task_result_exists(self, task_id: str) -> bool:
+        """Whether anything is stored for ``task_id``."""
+        return self.results.get_meta(_text(task_id)) is not None
+
+    def _forget(self, task_id: str) -> None:
+        """Remove a task's meta."""
+        self.results.forget(_text(task_id))
+
+    # -- native join -------------------------------------------------------------------------
+
+    def get_many(
+        self,
+        task_ids: Iterable[str],
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_interval: Callable[[], None] | None = None,
+        max_iterations: int | None = None,
+        READY_STATES: frozenset[str] = states.READY_STATES,  # noqa: N803 - Celery's keyword
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
+
+        Each poll reads every still-pending task with one ``get_many`` on the cache (both keys
+        of each task), however many there are; ``join_native`` and the chord join use it.
+        """
+        pending = {_text(task_id) for task_id in task_ids}
+        for task_id in list(pending):
+            cached = self._cache.get(task_id)
+            if cached is not None and cached.get("status") in READY_STATES:
+                pending.discard(task_id)
+                yield task_id, cached
+        started = time.monotonic()
+        iterations = 0
+        while pending:
+            for task_id, stored in self.results.get_metas(pending).items():
+                if stored.get("status") not in READY_STATES:
+                    continue
+                meta: dict[str, Any] = self.meta_from_decoded(dict(stored))
+                if meta["status"] == states.SUCCESS:
+                    # Safe to cache: a stored SUCCESS is final.
+                    self._cache[task_id] = meta
+                pending.discard(task_id)
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            if not pending:
+                return
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise self.TimeoutError(f"The operation timed out ({timeout} s).")
+            if on_interval is not None:
+                on_interval()
+            iterations += 1
+            if max_iterations is not None and iterations >= max_iterations:
+                return
+            time.sleep(0.5 if interval is None else interval)
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _save_group(self, group_id: str, result: GroupResult) -> GroupResult:
+        """Save a group (its members' ids), as Celery's key-value backends store it."""
+        self.results.save_group(_text(group_id), {"result": result.as_tuple()}, self._lifetime)
+        return result
+
+    def _restore_group(self, group_id: str) -> dict[str, Any] | None:
+        """The saved group, or None for an unknown id (not an error)."""
+        stored = self.results.get_group(_text(group_id))
+        if not stored:
+            return None
+        meta = dict(stored)
+        meta["result"] = result_from_tuple(meta["result"], self.app)
+        return meta
+
+    def _delete_group(self, group_id: str) -> None:
+        """Remove a saved group; an unknown id is not an error."""
+        self.results.delete_group(_text(group_id))
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def exception_safe_to_retry(self, exc: BaseException) -> bool:
+        """Whether Celery's ``result_backend_always_retry`` loop may retry after ``exc``.
+
+        Only transient cache failures qualify: the server could not be reached, timed out, was
+        loading or failing over.
+        """
+        return self._retry_policy.is_retryable(exc)
+
+    # -- chords ------------------------------------------------------------------------------
+
+    def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Start a chord: counted here where the increment is atomic, else by chord_unlock."""
+        if self.implements_incr:
+            self._apply_chord_incr(header_result_args, body, **kwargs)
+        else:
+            super().apply_chord(header_result_args, body, **kwargs)
+
+    def _apply_chord_incr(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Save the chord's header (for the join) and start its counter, before it runs."""
+        self.ensure_chords_allowed()
+        header = (
+            header_result_args
+            if isinstance(header_result_args, GroupResult)
+            else self.app.GroupResult(*header_result_args)
+        )
+        if not header.id:
+            raise ChordError("A chord header needs a group id to be counted")
+        size = body.get("chord_size") or len(header.results or [])
+        lifetime = self._chord_lifetime
+        self.results.save_group(header.id, {"result": header.as_tuple()}, lifetime)
+        self.results.start_chord(header.id, size, lifetime)
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
+        """Count one header task, once; the one that counts the last sends the callback.
+
+        Does nothing where chords are left to Celery's ``chord_unlock`` task.
+        """
+        if not self.implements_incr:
+            return
+        group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
+        if not group_id or not task_id or not getattr(request, "chord", None):
+            return
+        part = self.results.count_part(group_id, task_id, self._chord_lifetime)
+        if not part.chord_is_known:
+            callback = maybe_signature(request.chord, app=self.app)
+            self.chord_error_from_stack(
+                callback, ChordError(f"Chord {group_id} has no counter: cannot count its parts")
+            )
+            return
+        if not part.is_last:
+            return
+        callback = maybe_signature(request.chord, app=self.app)
+        header = self.restore_group(group_id)
+        if not isinstance(header, GroupResult):
+            self.chord_error_from_stack(
+                callback, ChordError(f"GroupResult {group_id} no longer exists")
+            )
+            return
+        try:
+            self._fire_chord_callback(group_id, header, callback)
+        finally:
+            self.results.finish_chord(group_id, [r.id for r in header.results or []])
+
+    def _fire_chord_callback(self, group_id: str, header: GroupResult, callback: Any) -> None:
+        try:
+            with allow_join_result():
+                # Every header result is stored before its part is counted, so the first poll
+                # of the native join reads them all: one get_many.
+                values = header.join_native(
+                    timeout=self.app.conf.result_chord_join_timeout, propagate=True
+                )
+        except Exception as exc:
+            culprit = next(
+                (r for r in header.results or [] if r.state in states.PROPAGATE_STATES), None
+            )
+            reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
+            logger.exception("Chord %r raised: %r", group_id, reason)
+            self.chord_error_from_stack(callback, ChordError(reason))
+            return
+        try:
+            callback.delay(values)
+        except Exception as exc:
+            logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
+            self.chord_error_from_stack(callback, ChordError(f"Callback error: {exc!r}"))
+
+
+def _text(key: str | bytes) -> str:
+    # Celery hands some ids and keys over as bytes (its default ``key_t``).
+    return key.decode("utf-8") if isinstance(key, bytes) else str(key)

@@ -1,0 +1,368 @@
+"""Results in a key-value store: key names, the transition policy on stored metas, chord counts.
+
+The ``django-cache`` backend keeps each task's Celery meta (the mapping ``AsyncResult`` reads:
+``status``, ``result``, ``traceback``, ...) as one value under a key, as the old package did, so
+entries it wrote read back. What a cache cannot do in one step is made safe here:
+
+- **A SUCCESS is final.** A cache has no conditional write, so read-then-write cannot stop a late
+  STARTED or FAILURE landing on a SUCCESS. The first SUCCESS is therefore also *added* (set if
+  absent, which Redis, Memcached, local memory and the database cache do atomically) under a
+  second key that nothing ever overwrites, and readers prefer it. Both keys are read together in
+  one ``get_many``. What remains of the race is written in ``KeyValueResults.store_meta``.
+- **Chords count each header task once** with an atomic decrement, so no polling unlock task is
+  needed where the store declares ``atomic_increment``.
+- **Keys are plain ASCII** that every Django cache accepts: ids with spaces, control or non-ASCII
+  characters are percent-encoded, and keys too long for memcached are shortened to a digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+import attrs
+
+from . import states
+from .errors import InvalidRecordError, StorageError
+from .ports import KeyValueStore
+from .records import PartCount
+
+#: Celery's key prefixes (``BaseKeyValueStoreBackend``), kept so existing entries read back.
+TASK_PREFIX: Final = "celery-task-meta-"
+GROUP_PREFIX: Final = "celery-taskset-meta-"
+CHORD_PREFIX: Final = "chord-unlock-"
+#: Ours: the first SUCCESS of a task, and the header tasks a chord has counted.
+FINAL_PREFIX: Final = "celery-task-final-"
+PART_PREFIX: Final = "celery-chord-part-"
+
+#: memcached's key limit; the database cache's key column is 255, so this suits every cache.
+DEFAULT_MAX_KEY_LENGTH: Final = 250
+
+#: A chord's counter runs down from ``CHORD_COUNT_FLOOR + size`` to the floor, not to zero:
+#: memcached's decrement stops at zero, so a count that ran past its end would read zero again
+#: and fire the callback a second time. Well inside the 64-bit counters of every store.
+CHORD_COUNT_FLOOR: Final = 1 << 32
+
+#: The value of a counted part's marker (anything but None would do).
+PART_MARK: Final = 1
+
+#: Characters kept as they are in keys: printable ASCII but the space and ``%`` (the escape).
+_KEPT: Final = frozenset(chr(code) for code in range(0x21, 0x7F)) - {"%"}
+#: Marks a digest in a key; never produced by escaping, where ``%`` is followed by hex digits.
+_DIGEST_MARK: Final = "%%"
+_DIGEST_LENGTH: Final = 64  # sha256 in hex
+
+Meta = Mapping[str, Any]
+
+
+def escape_id(ident: str, *, also: str = "") -> str:
+    """``ident`` with every character a cache key may not hold percent-encoded (UTF-8 bytes).
+
+    Kept: printable ASCII except space and ``%``; ``also`` names more characters to encode
+    (a separator). The encoding is one-to-one, so distinct ids never share a key.
+    """
+    return "".join(
+        char
+        if char in _KEPT and char not in also
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for char in ident
+    )
+
+
+def _safe_prefix(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value or any(char not in _KEPT for char in value):
+        raise InvalidRecordError(
+            attribute.name,
+            f"a key prefix must be non-empty printable ASCII without spaces or '%', got {value!r}",
+        )
+
+
+def _key_room(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRecordError(attribute.name, f"must be a whole number >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class KeyNaming:
+    """Names the keys of task results, groups and chord counters.
+
+    A key is the prefix followed by the escaped id (``escape_id``); when that is longer than
+    ``max_length``, by ``%%`` and the id's SHA-256 instead, so the key still fits and stays
+    unique. UUID ids keep Celery's keys exactly (``celery-task-meta-<id>``).
+
+    Attributes:
+        task_prefix: the latest stored meta of a task.
+        final_prefix: the first SUCCESS of a task, never overwritten.
+        group_prefix: a saved group result (and a chord's header).
+        chord_prefix: a chord's counter.
+        part_prefix: the marker of one counted header task of a chord.
+        max_length: the longest key the store takes unchanged (``KeyValueStore.max_key_length``).
+    """
+
+    task_prefix: str = attrs.field(default=TASK_PREFIX, validator=_safe_prefix)
+    final_prefix: str = attrs.field(default=FINAL_PREFIX, validator=_safe_prefix)
+    group_prefix: str = attrs.field(default=GROUP_PREFIX, validator=_safe_prefix)
+    chord_prefix: str = attrs.field(default=CHORD_PREFIX, validator=_safe_prefix)
+    part_prefix: str = attrs.field(default=PART_PREFIX, validator=_safe_prefix)
+    max_length: int = attrs.field(default=DEFAULT_MAX_KEY_LENGTH, validator=_key_room)
+
+    def __attrs_post_init__(self) -> None:
+        prefixes = (
+            self.task_prefix,
+            self.final_prefix,
+            self.group_prefix,
+            self.chord_prefix,
+            self.part_prefix,
+        )
+        if len(set(prefixes)) != len(prefixes):
+            raise InvalidRecordError("prefix", f"key prefixes must differ, got {prefixes!r}")
+        longest = max(prefixes, key=len)
+        if len(longest) + len(_DIGEST_MARK) + _DIGEST_LENGTH > self.max_length:
+            raise InvalidRecordError(
+                "max_length",
+                f"{self.max_length} leaves no room for a key after the prefix {longest!r}",
+            )
+        for shorter in prefixes:
+            for longer in prefixes:
+                if shorter is not longer and longer.startswith(shorter):
+                    raise InvalidRecordError(
+                        "prefix", f"{longer!r} starts with {shorter!r}: their keys could collide"
+                    )
+
+    def task_key(self, task_id: str) -> str:
+        """The key of a task's latest stored meta."""
+        return self._key(self.task_prefix, _checked("task_id", task_id))
+
+    def final_key(self, task_id: str) -> str:
+        """The key of a task's first SUCCESS."""
+        return self._key(self.final_prefix, _checked("task_id", task_id))
+
+    def group_key(self, group_id: str) -> str:
+        """The key of a saved group result."""
+        return self._key(self.group_prefix, _checked("group_id", group_id))
+
+    def chord_key(self, group_id: str) -> str:
+        """The key of a chord's counter."""
+        return self._key(self.chord_prefix, _checked("group_id", group_id))
+
+    def part_key(self, group_id: str, task_id: str) -> str:
+        """The key marking header task ``task_id`` of chord ``group_id`` as counted."""
+        # "/" separates the two ids and is escaped inside them, so no pair shares a key.
+        pair = (
+            f"{escape_id(_checked('group_id', group_id), also='/')}"
+            f"/{escape_id(_checked('task_id', task_id), also='/')}"
+        )
+        return self._fit(self.part_prefix, pair)
+
+    def _key(self, prefix: str, ident: str) -> str:
+        return self._fit(prefix, escape_id(ident))
+
+    def _fit(self, prefix: str, escaped: str) -> str:
+        if len(prefix) + len(escaped) <= self.max_length:
+            return prefix + escaped
+        # The escaped text is ASCII and one-to-one with the id(s), so its digest is too.
+        digest = hashlib.sha256(escaped.encode("ascii")).hexdigest()
+        return f"{prefix}{_DIGEST_MARK}{digest}"
+
+
+def _checked(field: str, ident: str) -> str:
+    if not isinstance(ident, str) or not ident:
+        raise InvalidRecordError(field, f"must be a non-empty string, got {ident!r}")
+    return ident
+
+
+def lifetime(expires: float | timedelta | None) -> float | None:
+    """The store timeout for Celery's ``result_expires``: None (never expire) for 0 or None.
+
+    Django reads a timeout of 0 as "do not store at all", which made the old package keep
+    nothing when ``result_expires = 0``; here 0, None and negative values all mean "keep".
+    """
+    if isinstance(expires, timedelta):
+        expires = expires.total_seconds()
+    if expires is None or expires <= 0:
+        return None
+    return expires
+
+
+def chord_lifetime(
+    result_expires: float | timedelta | None, chord_expires: float | timedelta | None
+) -> float | None:
+    """The lifetime of a chord's counter, part marks and saved header.
+
+    The longer of ``result_chord_expires`` (``result_expires`` when it is None) and
+    ``result_expires``: the last header task joins every header result, so the chord's own
+    keys must not go before them. None (never expire) when either never expires.
+    """
+    results = lifetime(result_expires)
+    chord = results if chord_expires is None else lifetime(chord_expires)
+    if results is None or chord is None:
+        return None
+    return max(results, chord)
+
+
+def status_of(meta: Any) -> str | None:
+    """The state name a stored meta holds, or None when it is not a meta with a status."""
+    if isinstance(meta, Mapping):
+        status = meta.get("status")
+        if isinstance(status, str) and status:
+            return status
+    return None
+
+
+def may_replace(stored: Any, incoming_status: str) -> bool:
+    """Whether a meta in ``incoming_status`` may replace the ``stored`` one (None: nothing).
+
+    ``states.may_overwrite`` applied to stored metas; a value without a status (not a meta)
+    never blocks.
+    """
+    return states.may_overwrite(status_of(stored), incoming_status)
+
+
+def _as_meta(value: Any, key: str) -> Meta | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidRecordError(
+            "meta", f"the value under {key!r} is a {type(value).__name__}, not a task meta"
+        )
+    return value
+
+
+@attrs.frozen
+class KeyValueResults:
+    """The result-keeping use cases over a ``KeyValueStore``.
+
+    Attributes:
+        store: where the values live.
+        naming: how their keys are named.
+    """
+
+    store: KeyValueStore
+    naming: KeyNaming = attrs.field(factory=KeyNaming)
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def store_meta(self, task_id: str, meta: Meta, timeout: float | None) -> bool:
+        """Store a task's new meta under the transition policy; return whether it was written.
+
+        A SUCCESS is *added* under the final key (only the first SUCCESS gets there, atomically
+        where the store declares ``atomic_add``) and then written under the task key for
+        readers of that key alone. Any other state reads both keys (one round trip) and is
+        written unless ``states.may_overwrite`` forbids it.
+
+        The race that remains: a non-SUCCESS state read before a SUCCESS was added is still
+        written after it. It lands only under the task key; readers of this module see the
+        final key first, so the SUCCESS is never lost. The same race can let a STARTED replace
+        a FAILURE or REVOKED (no final key guards those).
+        """
+        status = status_of(meta)
+        if status is None:
+            raise InvalidRecordError("status", f"a meta needs a state name, got {meta!r}")
+        task_key = self.naming.task_key(task_id)
+        if status == states.SUCCESS:
+            if not self.store.add(self.naming.final_key(task_id), meta, timeout):
+                return False
+            self.store.set(task_key, meta, timeout)
+            return True
+        if not may_replace(self.get_meta(task_id), status):
+            return False
+        self.store.set(task_key, meta, timeout)
+        return True
+
+    def get_meta(self, task_id: str) -> Meta | None:
+        """A task's meta (its first SUCCESS if it has one), or None; one round trip."""
+        return self.get_metas([task_id]).get(task_id)
+
+    def get_metas(self, task_ids: Iterable[str]) -> dict[str, Meta]:
+        """The metas stored for ``task_ids``, keyed by id, read in one round trip."""
+        keys: dict[str, tuple[str, bool]] = {}
+        for task_id in task_ids:
+            keys[self.naming.final_key(task_id)] = (task_id, True)
+            keys[self.naming.task_key(task_id)] = (task_id, False)
+        if not keys:
+            return {}
+        found = self.store.get_many(keys)
+        metas: dict[str, Meta] = {}
+        for key, value in found.items():
+            task_id, final = keys[key]
+            meta = _as_meta(value, key)
+            if meta is not None and (final or task_id not in metas):
+                metas[task_id] = meta
+        return metas
+
+    def forget(self, task_id: str) -> None:
+        """Remove a task's meta (both keys); an unknown id is not an error."""
+        self.store.delete_many([self.naming.task_key(task_id), self.naming.final_key(task_id)])
+
+    # -- groups --------------------------------------------------------------------------
+
+    def save_group(self, group_id: str, value: Any, timeout: float | None) -> None:
+        """Save a group result (replacing one with the same id)."""
+        self.store.set(self.naming.group_key(group_id), value, timeout)
+
+    def get_group(self, group_id: str) -> Any:
+        """The saved group result, or None."""
+        return self.store.get(self.naming.group_key(group_id))
+
+    def delete_group(self, group_id: str) -> None:
+        """Remove a saved group; an unknown id is not an error."""
+        self.store.delete(self.naming.group_key(group_id))
+
+    # -- chords --------------------------------------------------------------------------
+
+    def start_chord(self, group_id: str, size: int, timeout: float | None) -> None:
+        """Start the counter of a chord whose ``size`` header tasks are about to run."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidRecordError("size", f"must be a whole number >= 0, got {size!r}")
+        self.store.set(self.naming.chord_key(group_id), CHORD_COUNT_FLOOR + size, timeout)
+
+    def remaining(self, group_id: str) -> int | None:
+        """Header tasks of the chord yet to be counted, or None when it has no counter."""
+        count = self.store.get(self.naming.chord_key(group_id))
+        return None if count is None else max(int(count) - CHORD_COUNT_FLOOR, 0)
+
+    def count_part(self, group_id: str, task_id: str, timeout: float | None) -> PartCount:
+        """Count header task ``task_id`` of chord ``group_id`` as done, at most once.
+
+        Marks the task (``add``: of concurrent reports of one task only one marks it), then
+        decrements the counter (atomic where the store declares ``atomic_increment``), so the
+        one call that brings the count to its end sees ``is_last``. A task already marked
+        changes nothing (``counted=False``); so does one reported after the chord finished
+        (the count is past its end). ``remaining`` is None when the chord has no counter.
+
+        Marking and counting are two round trips: if the decrement fails, the mark is removed
+        again (best effort) so that a redelivered task counts; a process killed between the
+        two loses that part (the callback then never runs, and the counter expires).
+        """
+        mark = self.naming.part_key(group_id, task_id)
+        if not self.store.add(mark, PART_MARK, timeout):
+            remaining = self.remaining(group_id)
+            # A marked task proves the chord was counted here: a missing counter has expired.
+            return PartCount(0 if remaining is None else remaining, counted=False)
+        try:
+            count = self.store.incr(self.naming.chord_key(group_id), -1)
+        except StorageError:
+            with contextlib.suppress(StorageError):
+                self.store.delete(mark)
+            raise
+        if count is None:
+            self.store.delete(mark)
+            return PartCount(None, counted=False)
+        remaining = count - CHORD_COUNT_FLOOR
+        if remaining < 0:
+            # Counted after the chord finished and its marks were cleared: not a part of it.
+            return PartCount(0, counted=False)
+        return PartCount(remaining, counted=True)
+
+    def finish_chord(self, group_id: str, task_ids: Iterable[str]) -> None:
+        """Remove the part markers of a chord whose callback was dealt with (one round trip).
+
+        The counter stays (at its end) until it expires, so a late duplicate report is seen as
+        counted past the end, not as a chord that never started.
+        """
+        marks = [self.naming.part_key(group_id, task_id) for task_id in task_ids]
+        if marks:
+            self.store.delete_many(marks)
