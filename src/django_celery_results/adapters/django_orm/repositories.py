@@ -507,7 +507,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
     def create(self, counter: ChordCounter) -> None:
         """Store the counter in one upsert, replacing one with the same group id.
 
-        A counter without ``date_created`` is dated now (the column is NOT NULL).
+        A counter without ``date_created`` is dated now, so cleanup can expire it.
 
         Inside the caller's transaction (``transaction.atomic()``, ``ATOMIC_REQUESTS``) the
         counter is written on a connection of its own and committed at once: Celery publishes
