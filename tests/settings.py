@@ -167,7 +167,7 @@ def _probe_redis() -> str | None:
 
 def _probe_memcached() -> str | None:
     try:
-        from pymemcache.client.base import Client
+        from pymemcache.client.base import Client  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - dev extra missing
         return f"pymemcache is not installed ({exc})"
     host, _, port = MEMCACHED_LOCATION.rpartition(":")
