@@ -141,7 +141,9 @@ _TMP.mkdir(parents=True, exist_ok=True)
 
 DATABASE_ROUTERS = ["tests.routers.SwitchableRouter"]
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 # -- caches for the django-cache backend: one alias per kind of cache -------------------------
 # Keys carry this run's pid (KEY_PREFIX), so runs sharing a Redis or memcached never meet, and
@@ -180,17 +182,23 @@ def _probe_memcached() -> str | None:
     return None
 
 
+# Django culls these three at 300 entries by default (a third of them at once), which would
+# evict results and chord counters in the middle of a chord of 200.
+_ROOMY: dict[str, Any] = {"MAX_ENTRIES": 100_000}
 CACHES["locmem"] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "LOCATION": "dcr-results",
+    "OPTIONS": _ROOMY,
 }
 CACHES["filebased"] = {
     "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
     "LOCATION": str(_TMP / "file-cache"),
+    "OPTIONS": _ROOMY,
 }
 CACHES["database"] = {
     "BACKEND": "django.core.cache.backends.db.DatabaseCache",
     "LOCATION": "dcr_cache_entries",
+    "OPTIONS": _ROOMY,
 }
 _reason = _probe_redis()
 if _reason is None:

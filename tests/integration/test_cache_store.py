@@ -243,6 +243,28 @@ def test_database_errors_are_translated(cache_table: None) -> None:
     assert not isinstance(info.value, TransientStorageError)
 
 
+@pytest.mark.django_db
+def test_database_cache_writes_that_django_swallows_are_raised(
+    cache_table: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A set or add that DatabaseCache dropped (it hides the DatabaseError) is a transient error.
+
+    An add refused because the key exists is still just False.
+    """
+    from django.core.cache.backends.db import DatabaseCache
+
+    store = DjangoCacheStore("database")
+    store.set("kv-present", 1, 60)
+    monkeypatch.setattr(DatabaseCache, "_base_set", lambda self, *args: False)
+    with pytest.raises(TransientStorageError, match="dropped the set"):
+        store.set("kv-k", 1, 60)
+    with pytest.raises(TransientStorageError, match="dropped the add"):
+        store.add("kv-k", 1, 60)
+    assert store.add("kv-present", 2, 60) is False
+    monkeypatch.undo()
+    store.delete("kv-present")
+
+
 def test_domain_errors_pass_through() -> None:
     """An error that is already a StorageError is not wrapped again."""
     from django_celery_results.adapters.django_cache.errors import translated_errors

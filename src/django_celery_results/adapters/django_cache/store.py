@@ -11,7 +11,7 @@ from django.core.cache.backends.base import InvalidCacheKey
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router
 
-from ...domain.errors import PermanentStorageError
+from ...domain.errors import PermanentStorageError, TransientStorageError
 from ...domain.keyvalue import DEFAULT_MAX_KEY_LENGTH
 from .errors import translated_errors
 
@@ -44,6 +44,15 @@ ATOMIC_ADD: Final = {
     "django.core.cache.backends.db.DatabaseCache": False,
     "django.core.cache.backends.filebased.FileBasedCache": False,
     "django.core.cache.backends.dummy.DummyCache": False,
+}
+
+
+#: Cache classes that swallow a failed write: ``DatabaseCache`` catches every ``DatabaseError``
+#: of ``set``/``add`` (a lost connection, SQLite's "database is locked") and reports nothing.
+#: For them ``set`` and ``add`` go through the method that returns whether the write happened,
+#: and a write that did not happen is raised as a transient error instead of being lost.
+SILENT_WRITE_FAILURES: Final = {
+    "django.core.cache.backends.db.DatabaseCache": True,
 }
 
 
@@ -92,6 +101,7 @@ class DjangoCacheStore:
             else atomic_increment
         )
         self._atomic_add = _declared(ATOMIC_ADD, cache_class) if atomic_add is None else atomic_add
+        self._silent_write_failures = _declared(SILENT_WRITE_FAILURES, cache_class)
 
     @property
     def cache(self) -> BaseCache:
@@ -131,13 +141,26 @@ class DjangoCacheStore:
 
     def set(self, key: str, value: Any, timeout: float | None) -> None:
         """Store ``value`` for ``timeout`` seconds (None: never expire)."""
+        timeout = _checked(timeout)
         with self._errors():
-            self.cache.set(key, value, _checked(timeout))
+            if self._silent_write_failures:
+                if not self._reported_write("set", key, value, timeout):
+                    raise self._lost_write("set", key)
+                return
+            self.cache.set(key, value, timeout)
 
     def add(self, key: str, value: Any, timeout: float | None) -> bool:
         """Store ``value`` only if ``key`` is absent; return whether it did."""
+        timeout = _checked(timeout)
         with self._errors():
-            return bool(self.cache.add(key, value, _checked(timeout)))
+            if self._silent_write_failures:
+                if self._reported_write("add", key, value, timeout):
+                    return True
+                # Not added: the key is there, or the write failed (told apart by a read).
+                if self.cache.get(key) is None:
+                    raise self._lost_write("add", key)
+                return False
+            return bool(self.cache.add(key, value, timeout))
 
     def delete(self, key: str) -> None:
         """Remove ``key``; an absent key is not an error."""
@@ -172,6 +195,18 @@ class DjangoCacheStore:
         """Give ``key`` a new lifetime; return whether it exists."""
         with self._errors():
             return bool(self.cache.touch(key, _checked(timeout)))
+
+    def _reported_write(self, mode: str, key: str, value: Any, timeout: float | None) -> bool:
+        # DatabaseCache.set() drops _base_set's answer; _base_set (in Django since 1.x) gives it.
+        cache: Any = self.cache
+        return bool(cache._base_set(mode, cache.make_and_validate_key(key), value, timeout))
+
+    def _lost_write(self, mode: str, key: str) -> TransientStorageError:
+        return TransientStorageError(
+            f"the {type(self.cache).__name__} dropped the {mode} of {key!r}: it hides the "
+            "database error (a lost connection, a lock such as SQLite's 'database is locked')",
+            alias=self.alias,
+        )
 
     def _errors(self) -> Any:
         return translated_errors(self.alias, self._database_alias)
