@@ -82,7 +82,7 @@ def backend_of(app: Celery) -> CacheBackend:
 
 
 @pytest.fixture
-def cache_table(django_db_blocker: Any) -> None:
+def cache_table(django_db_setup: None, django_db_blocker: Any) -> None:
     """The database cache's table in the test database."""
     with django_db_blocker.unblock():
         call_command("createcachetable", "dcr_cache_entries", database="default", verbosity=0)

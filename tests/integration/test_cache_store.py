@@ -55,7 +55,7 @@ def cache_alias_params(aliases: tuple[str, ...] = tuple(CAPABILITIES)) -> list[A
 
 
 @pytest.fixture
-def cache_table(django_db_blocker: Any) -> None:
+def cache_table(django_db_setup: None, django_db_blocker: Any) -> None:
     """The database cache's table in the test database (``createcachetable`` is idempotent)."""
     with django_db_blocker.unblock():
         call_command("createcachetable", "dcr_cache_entries", database="default", verbosity=0)

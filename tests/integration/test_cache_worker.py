@@ -91,7 +91,9 @@ def make_worker_app(alias: str) -> WorkerApp:
 
 
 @pytest.fixture(scope="module", params=cache_alias_params(COUNTED + UNLOCKED))
-def worker(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[WorkerApp]:
+def worker(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[WorkerApp]:
     """A running worker (4 threads) whose results go to one cache alias, for the module."""
     alias: str = request.param
     if alias == "database":
