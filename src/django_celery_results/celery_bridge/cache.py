@@ -53,7 +53,9 @@ class CacheBackend(KeyValueStoreBackend):
     #: The cache expires entries itself, so Celery beat schedules no ``backend_cleanup``.
     supports_autoexpire = True
 
-    def __init__(self, app: Any, *args: Any, store: KeyValueStore | None = None, **kwargs: Any):
+    def __init__(
+        self, app: Any, *args: Any, store: KeyValueStore | None = None, **kwargs: Any
+    ) -> None:
         self._store = store
         self._results: keyvalue.KeyValueResults | None = None
         # Celery's __init__ reads ``implements_incr`` to rebind ``apply_chord``; ours dispatches
