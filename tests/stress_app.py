@@ -1,0 +1,80 @@
+"""The Celery app of the stress tests: RabbitMQ broker, ``django-db`` results.
+
+Worker subprocesses run it (``celery -A tests.stress_app worker``) with
+``DJANGO_SETTINGS_MODULE=tests.worker_settings``, whose ``default`` database is the one under
+test; the stress tests import it too, to send the chords (Django is already set up there).
+
+Environment (set by the test that starts the worker):
+
+- ``DCR_STRESS_BROKER``: the broker URL (RabbitMQ on 127.0.0.1 by default);
+- ``DCR_STRESS_ACKS_LATE``: ``1`` for ``task_acks_late``;
+- ``DCR_STRESS_JOIN_TIMEOUT``: ``result_chord_join_timeout`` in seconds;
+- ``DCR_STRESS_RUNS``: a file that ``stress.collect`` appends its task id to on every run,
+  so the test can tell a callback that ran twice (same id, one row) from one that ran once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import django
+from celery import Celery, Task
+from django.apps import apps
+
+if not apps.ready:  # a worker subprocess; under pytest, tests.settings is set up already
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.worker_settings")
+    django.setup()
+
+BROKER_URL = os.environ.get("DCR_STRESS_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
+
+app = Celery("dcr_stress", set_as_current=False)
+app.conf.update(
+    broker_url=BROKER_URL,
+    result_backend="django-db",
+    result_extended=True,
+    task_acks_late=os.environ.get("DCR_STRESS_ACKS_LATE") == "1",
+    result_chord_join_timeout=float(os.environ.get("DCR_STRESS_JOIN_TIMEOUT", "3")),
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+
+
+class HeaderTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R]; any task here
+    """A chord header task that can report its part a second time, after the first report.
+
+    That is what a redelivered ``acks_late`` task or a duplicated message does: the same task
+    id stores its (already final) result again and reports the same chord part again.
+    """
+
+    def after_return(
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        """Report the chord part again when the task was sent with ``duplicate=True``."""
+        # Celery calls this after it stored the result and reported the part once.
+        if kwargs.get("duplicate") and self.request.chord:
+            self.backend.on_chord_part_return(self.request, status, retval)
+
+
+@app.task(name="stress.part", base=HeaderTask)
+def part(value: int, duplicate: bool = False) -> int:
+    """Return ``value`` (a chord header task)."""
+    return value
+
+
+@app.task(name="stress.collect", bind=True)
+def collect(self: Task[Any, Any], values: list[int]) -> list[int]:
+    """Return the header's values (a chord callback), noting this run in ``DCR_STRESS_RUNS``."""
+    runs = os.environ.get("DCR_STRESS_RUNS")
+    if runs:
+        # One short append per run: O_APPEND keeps concurrent lines whole.
+        with Path(runs).open("a", encoding="utf-8") as log:
+            log.write(f"{self.request.id}\n")
+    return values
