@@ -1,0 +1,3 @@
+"""Benchmarks: the same scenarios against this package, the old one and the bare driver."""
+
+from __future__ import annotations
