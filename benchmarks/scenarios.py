@@ -15,8 +15,9 @@ the backend by name), so both packages do exactly the same work.
 
 Each timed scenario runs ``Scale.repeats`` times; the JSON output holds every run, and the suite
 reports medians and spreads. Round trips are counted in a separate untimed pass: SQL statements
-through ``connection.execute_wrapper``, cache commands by wrapping the cache client (Redis: each
-packed send; Memcached: each command exchange; local memory: each top-level cache call).
+through ``connection.execute_wrapper`` plus the transaction control Django sends through the
+driver (begin, commit, rollback), cache commands by wrapping the cache client (Redis: each packed
+send; Memcached: each command exchange; local memory: each top-level cache call).
 
 ``tests/integration/test_benchmarks_smoke.py`` imports this module and runs a few scenarios
 in-process against our backend, pinning their round-trip counts.
@@ -453,6 +454,44 @@ def _patched(targets: Sequence[tuple[type, str]], counter: RoundTrips) -> Iterat
 
 
 @contextlib.contextmanager
+def _statements_counted(alias: str, counter: RoundTrips) -> Iterator[None]:
+    """Count statements, and the transaction control Django sends outside ``execute``.
+
+    Statements go through ``execute_wrapper``. Starting a transaction
+    (``set_autocommit(False)``: the driver's ``BEGIN`` or ``SET autocommit=0``), ``commit()``
+    and ``rollback()`` reach the server through the driver's own calls, so they are counted
+    by wrapping those methods of this thread's connection. (SQLite's ``BEGIN`` is a statement.)
+    """
+    from django.db import connections
+
+    connection = connections[alias]
+
+    def statement(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
+        counter.count += 1
+        return execute(sql, params, many, context)
+
+    def control(name: str) -> Callable[..., Any]:
+        original = getattr(connection, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if name != "set_autocommit" or not (args[0] if args else kwargs["autocommit"]):
+                counter.count += 1
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    names = ("commit", "rollback", "set_autocommit")
+    for name in names:
+        setattr(connection, name, control(name))
+    try:
+        with connection.execute_wrapper(statement):
+            yield
+    finally:
+        for name in names:
+            delattr(connection, name)
+
+
+@contextlib.contextmanager
 def counting(bench: Bench) -> Iterator[RoundTrips]:
     """Count the round trips ``bench``'s store sees while the block runs (this thread)."""
     counter = RoundTrips()
@@ -464,13 +503,7 @@ def counting(bench: Bench) -> Iterator[RoundTrips]:
             bench.driver.counter = None
         return
     if bench.kind == "db":
-        from django.db import connections
-
-        def statement(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
-            counter.count += 1
-            return execute(sql, params, many, context)
-
-        with connections[bench.alias].execute_wrapper(statement):
+        with _statements_counted(bench.alias, counter):
             yield counter
         return
     targets: list[tuple[type, str]]

@@ -982,9 +982,9 @@ def render(run: Run, checks: list[Check], notes: str) -> str:
         "((max - min) / 2 / median). `ours/old` is how many times the old package's time ours "
         "is (above 1: ours is faster); `% of limit` is the bare driver's time over ours (100%: "
         "as fast as one bare statement). Round trips: SQL statements counted by "
-        "`connection.execute_wrapper` (transaction control that Django sends through the "
-        "driver's own calls, e.g. `COMMIT` on PostgreSQL and MariaDB, is not a statement "
-        "there), cache commands counted on the client."
+        "`connection.execute_wrapper`, plus the transaction control Django sends through the "
+        "driver's own calls (begin, commit, rollback); cache commands counted on the client "
+        "(Redis: packed sends; Memcached: command exchanges; locmem: top-level cache calls)."
     )
     add("")
     add("## The bar (issue 5)")
