@@ -9,8 +9,10 @@ Environment (set by the test that starts the worker):
 - ``DCR_STRESS_BROKER``: the broker URL (RabbitMQ on 127.0.0.1 by default);
 - ``DCR_STRESS_ACKS_LATE``: ``1`` for ``task_acks_late``;
 - ``DCR_STRESS_JOIN_TIMEOUT``: ``result_chord_join_timeout`` in seconds;
-- ``DCR_STRESS_RUNS``: a file that ``stress.collect`` appends its task id to on every run,
-  so the test can tell a callback that ran twice (same id, one row) from one that ran once.
+- ``DCR_STRESS_RUNS``: a file with one line per run of ``stress.collect`` (``callback <id>``)
+  and per second report of a header part (``duplicate <id>``), so the test can tell a
+  callback that ran twice (same id, one row) from one that ran once, and count the
+  duplicates it injected.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class HeaderTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R]; a
         """Report the chord part again when the task was sent with ``duplicate=True``."""
         # Celery calls this after it stored the result and reported the part once.
         if kwargs.get("duplicate") and self.request.chord:
+            _note("duplicate", self.request.id)
             self.backend.on_chord_part_return(self.request, status, retval)
 
 
@@ -72,9 +75,14 @@ def part(value: int, duplicate: bool = False) -> int:
 @app.task(name="stress.collect", bind=True)
 def collect(self: Task[Any, Any], values: list[int]) -> list[int]:
     """Return the header's values (a chord callback), noting this run in ``DCR_STRESS_RUNS``."""
+    _note("callback", self.request.id)
+    return values
+
+
+def _note(event: str, task_id: str | None) -> None:
+    """Append ``event task_id`` to ``DCR_STRESS_RUNS`` (when the test asked for it)."""
     runs = os.environ.get("DCR_STRESS_RUNS")
     if runs:
-        # One short append per run: O_APPEND keeps concurrent lines whole.
+        # One short append per line: O_APPEND keeps concurrent lines whole.
         with Path(runs).open("a", encoding="utf-8") as log:
-            log.write(f"{self.request.id}\n")
-    return values
+            log.write(f"{event} {task_id}\n")

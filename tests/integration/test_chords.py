@@ -12,6 +12,7 @@ import threading
 import types
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -217,6 +218,33 @@ def test_duplicate_part_does_not_end_the_chord_early(
     report(backend, group_id, t1, callback)
     assert len(sent_callbacks.sent) == 1
     # Nothing was stored for the callback: no ChordError for a late duplicate.
+    assert not TaskResult.objects.using(db_alias).filter(task_id=callback.id).exists()
+
+
+def test_concurrent_duplicate_reports_send_the_callback_once(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """6 threads each report all 40 header tasks at once: one callback, with every value."""
+    group_id, task_ids, callback = start_chord(backend, 40)
+    store_successes(backend, db_alias, {t: i for i, t in enumerate(task_ids)})
+    start = threading.Barrier(6)
+
+    def report_all() -> None:
+        try:
+            start.wait()
+            for task_id in task_ids:
+                backend.on_chord_part_return(
+                    part_request(group_id, task_id, callback), states.SUCCESS, None
+                )
+        finally:
+            # This thread's own connections; left open, the test database cannot be dropped.
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for future in [pool.submit(report_all) for _ in range(6)]:
+            future.result()
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", (list(range(40)),))]
     assert not TaskResult.objects.using(db_alias).filter(task_id=callback.id).exists()
 
 
