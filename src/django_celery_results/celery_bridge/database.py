@@ -390,9 +390,9 @@ class DatabaseBackend(BaseBackend):
         store = self.result_store
         part = store.chord_part_returned(group_id, task_id)
         if not part.chord_is_known:
-            callback = maybe_signature(request.chord, app=self.app)
-            self.chord_error_from_stack(
-                callback, ChordError(f"Chord {group_id} has no counter: cannot count its parts")
+            self._fail_chord(
+                request.chord,
+                ChordError(f"Chord {group_id} has no counter: cannot count its parts"),
             )
             return
         if not part.is_last:
@@ -401,13 +401,23 @@ class DatabaseBackend(BaseBackend):
         try:
             counter = store.get_chord(group_id)
             if counter is None:  # pragma: no cover - expired between our count and this read
-                self.chord_error_from_stack(
-                    callback, ChordError(f"Chord {group_id} lost its counter before joining")
+                self._fail_chord(
+                    request.chord, ChordError(f"Chord {group_id} lost its counter before joining")
                 )
                 return
             self._fire_chord_callback(group_id, counter, callback)
         finally:
             store.finish_chord(group_id)
+
+    def _fail_chord(self, body: Any, error: ChordError) -> None:
+        """Store ``error`` as the result of the chord's callback (and run its errbacks)."""
+        callback = maybe_signature(body, app=self.app)
+        # chord_error_from_stack reads the exception being handled (sys.exc_info()), so the
+        # error must be raised and caught here, not merely constructed.
+        try:
+            raise error
+        except ChordError as raised:
+            self.chord_error_from_stack(callback, raised)
 
     def _fire_chord_callback(self, group_id: str, counter: ChordCounter, callback: Any) -> None:
         members = [

@@ -671,13 +671,23 @@ class DjangoChordCounterRepository(_DjangoRepository):
         alias = self._write_alias()
         with translate_errors(alias):
             connection = connections[alias]
+            table = self._table(connection)
             date_created = self._column(connection, "date_created")
+            group = self._column(connection, "group_id")
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"UPDATE {self._table(connection)} SET {date_created} = %s "
-                    f"WHERE {date_created} IS NULL",
+                    f"UPDATE {table} SET {date_created} = %s WHERE {date_created} IS NULL",
                     [self._db_value(connection, "date_created", _now())],
                 )
+                # The parts of the counters about to go, however recently they were counted.
+                parts = _ChordPartTable(self.using)
+                cursor.execute(
+                    f"DELETE FROM {parts._table(connection)} WHERE "
+                    f"{parts._column(connection, 'group_id')} IN "
+                    f"(SELECT {group} FROM {table} WHERE {date_created} < %s)",
+                    [self._db_value(connection, "date_created", cutoff)],
+                )
+        # Parts of chords that never had a counter here (reported after cleanup, or unknown).
         self._parts.delete_done_before(cutoff, batch_size)
         return self._delete_done_before(cutoff, batch_size, date_field="date_created")
 
