@@ -534,18 +534,24 @@ def _counts(values: Sequence[int]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _timed(bench: Bench, sink: list[float], per: int = 1) -> Iterator[None]:
-    """Append the block's wall time divided by ``per`` to ``sink`` (profiling it if asked)."""
+def _timed(
+    bench: Bench, sink: list[float], per: int = 1, *, profiled: bool = True
+) -> Iterator[None]:
+    """Append the block's wall time divided by ``per`` to ``sink``.
+
+    With ``profiled`` (the default) the block is also profiled when ``bench.profiler`` is set.
+    """
     gc.collect()
-    if bench.profiler is not None:
-        bench.profiler.enable()
+    profiler = bench.profiler if profiled else None
+    if profiler is not None:
+        profiler.enable()
     start = time.perf_counter()
     try:
         yield
     finally:
         elapsed = time.perf_counter() - start
-        if bench.profiler is not None:
-            bench.profiler.disable()
+        if profiler is not None:
+            profiler.disable()
         sink.append(elapsed / per)
 
 
@@ -640,7 +646,7 @@ def scenario_update(bench: Bench) -> dict[str, Any]:
     runs: list[float] = []
     for run in range(bench.scale.repeats):
         ids = [_id(bench, f"update-{run}", i) for i in range(n)]
-        with _timed(bench, started_runs, per=n):
+        with _timed(bench, started_runs, per=n, profiled=False):
             for task_id in ids:
                 _store(bench, task_id, started_value, states.STARTED)
         with _timed(bench, runs, per=n):
@@ -1310,6 +1316,7 @@ def profile_summary(profiler: cProfile.Profile, top: int = 15) -> dict[str, Any]
     package = sorted((r for r in rows if r[4] == "results backend package"), key=lambda r: -r[1])
     return {
         "total_seconds": total,
+        "io_seconds": areas.get("driver and I/O", 0.0),
         "areas": {k: v / total for k, v in sorted(areas.items(), key=lambda kv: -kv[1])},
         "top_tottime": [
             {"function": w, "tottime": t, "cumtime": c, "calls": n, "area": a}

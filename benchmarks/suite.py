@@ -435,6 +435,8 @@ class Run:
     profiles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
     broker_skipped: str | None = None
+    load_at_start: str = ""
+    load_at_end: str = ""
 
     def cell(self, target: str, impl: str) -> Cell:
         """The cell of ``impl`` on ``target`` (empty when it did not run)."""
@@ -958,7 +960,11 @@ def render(run: Run, checks: list[Check], notes: str) -> str:
         f"- **When**: {run.started:%Y-%m-%d %H:%M} UTC, {run.seconds / 60:.1f} minutes, "
         f"{run.rounds} interleaved rounds of the quick scenarios"
     )
-    add(f"- **Machine**: {_machine()}")
+    add(
+        f"- **Machine**: {_machine()}; load average (1, 5, 15 min) {run.load_at_start} at the "
+        f"start and {run.load_at_end} at the end (anything above 0 is other work sharing the "
+        "CPUs and disk: it widens the spreads and slows Python more than the servers)"
+    )
     add(
         f"- **Versions**: Python {ours_versions.get('python')}, Django "
         f"{ours_versions.get('django')}, Celery {ours_versions.get('celery')}, kombu "
@@ -1208,9 +1214,14 @@ def _misses_section(run: Run, checks: list[Check]) -> list[str]:
             profile = run.profiles.get((key, impl))
             if not profile:
                 continue
-            per_op = profile["total_seconds"] / max(1, profile["ops"])
+            ops = max(1, profile["ops"])
+            per_op = profile["total_seconds"] / ops
+            io = profile.get("io_seconds", 0.0) / ops
             areas = ", ".join(f"{name} {share:.0%}" for name, share in profile["areas"].items())
-            lines.append(f"- {impl}: {_ms(per_op)} profiled per operation; {areas}")
+            lines.append(
+                f"- {impl}: {_ms(per_op)} profiled per operation ({_ms(io)} in the driver and "
+                f"waiting for the server, {_ms(per_op - io)} in Python); {areas}"
+            )
         lines.append("")
         ours = run.profiles.get((key, "ours"))
         if ours:
@@ -1268,11 +1279,13 @@ def _machine() -> str:
             if line.startswith("MemTotal"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"{os.cpu_count()} CPUs ({model}), {memory} RAM, {platform.system()} "
-        f"{platform.release()}; load average at the start {load}"
+        f"{os.cpu_count()} CPUs ({model}), {memory} RAM, {platform.system()} {platform.release()}"
     )
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _git_revision() -> str:
@@ -1393,6 +1406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped_targets=skipped,
         servers=servers,
         broker_skipped=broker_reason,
+        load_at_start=_load(),
     )
     pythons: dict[str, Path | None] = {"ours": Path(sys.executable), "limit": Path(sys.executable)}
     try:
@@ -1415,6 +1429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             scratch.drop_all()
     run.seconds = time.monotonic() - started
+    run.load_at_end = _load()
     report = render(run, checks, _existing_notes(output))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
