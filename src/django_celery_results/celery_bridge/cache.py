@@ -11,7 +11,7 @@ from typing import Any
 from celery import Celery, maybe_signature, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
-from celery.result import GroupResult, allow_join_result, result_from_tuple
+from celery.result import GroupResult, result_from_tuple
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
 from kombu.utils.encoding import bytes_to_str
@@ -20,6 +20,7 @@ from ..adapters.django_cache import DjangoCacheStore
 from ..domain import keyvalue
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
+from .chords import fire_chord_callback
 
 logger = logging.getLogger(__name__)
 
@@ -356,26 +357,7 @@ class CacheBackend(KeyValueStoreBackend):
             self.results.finish_chord(group_id, [r.id for r in header.results or []])
 
     def _fire_chord_callback(self, group_id: str, header: GroupResult, callback: Any) -> None:
-        try:
-            with allow_join_result():
-                # Every header result is stored before its part is counted, so the first poll
-                # of the native join reads them all: one get_many.
-                values = header.join_native(
-                    timeout=self.app.conf.result_chord_join_timeout, propagate=True
-                )
-        except Exception as exc:
-            culprit = next(
-                (r for r in header.results or [] if r.state in states.PROPAGATE_STATES), None
-            )
-            reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
-            logger.exception("Chord %r raised: %r", group_id, reason)
-            self.chord_error_from_stack(callback, ChordError(reason))
-            return
-        try:
-            callback.delay(values)
-        except Exception as exc:
-            logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
-            self.chord_error_from_stack(callback, ChordError(f"Callback error: {exc!r}"))
+        fire_chord_callback(self, group_id, header, callback)
 
 
 def _text(key: str | bytes) -> str:

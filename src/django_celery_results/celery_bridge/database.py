@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery, maybe_signature, states
 from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
-from celery.result import GroupResult, allow_join_result, result_from_tuple
+from celery.result import GroupResult, result_from_tuple
 from django.conf import settings
 from django.utils import timezone as django_timezone
 from kombu.exceptions import DecodeError
@@ -22,6 +22,7 @@ from ..domain.errors import InvalidRecordError
 from ..domain.records import ChordCounter, GroupRecord, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
+from .chords import fire_chord_callback
 from .composition import Repositories, configured_repositories, orm_repositories
 from .serialization import KombuSerializer
 
@@ -423,24 +424,4 @@ class DatabaseBackend(BaseBackend):
         members = [
             result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)
         ]
-        header = self.app.GroupResult(group_id, members)
-        try:
-            with allow_join_result():
-                # Every header result is stored before its part is counted, so the first
-                # poll of the native join reads them all: one query per chunk of ids.
-                values = header.join_native(
-                    timeout=self.app.conf.result_chord_join_timeout, propagate=True
-                )
-        except Exception as exc:
-            culprit = next(
-                (r for r in header.results or [] if r.state in states.PROPAGATE_STATES), None
-            )
-            reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
-            logger.exception("Chord %r raised: %r", group_id, reason)
-            self.chord_error_from_stack(callback, ChordError(reason))
-            return
-        try:
-            callback.delay(values)
-        except Exception as exc:
-            logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
-            self.chord_error_from_stack(callback, ChordError(f"Callback error: {exc!r}"))
+        fire_chord_callback(self, group_id, self.app.GroupResult(group_id, members), callback)
