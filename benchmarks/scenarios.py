@@ -6,7 +6,9 @@ and target, each in its own process and virtual environment:
 - ``ours``: this package, through ``result_backend = "django-db"`` / ``"django-cache"``;
 - ``old``: ``django-celery-results==2.6.0``, through the same names;
 - ``limit``: no backend at all: the same row upserted and selected through the bare driver
-  (sqlite3, psycopg, MySQLdb) in autocommit, the fastest any ORM-based backend could be.
+  (sqlite3, psycopg, MySQLdb) in autocommit, the fastest any ORM-based backend could be;
+- ``django``: the limit's SQL and parameters sent through Django's own cursor instead
+  (``connections["default"].cursor()``): what any backend pays for using Django's connection.
 
 Scenarios only use Celery's public API (``app.backend.store_result``,
 ``get_task_meta(cache=False)``, ``GroupResult.join_native``/``join``, ``apply_chord`` and each
@@ -290,15 +292,21 @@ class DriverLimit:
 
     One parameterised ``INSERT ... ON CONFLICT DO UPDATE`` (``ON DUPLICATE KEY UPDATE`` on
     MariaDB) per write and one ``SELECT`` per read, in autocommit, on the table the package's
-    migrations made: no ORM, no serializer, no state policy.
+    migrations made: no ORM, no serializer, no state policy. With ``via_django`` the same
+    statements and parameters go through Django's cursor for the ``default`` alias instead
+    (Django's cursor wrapper, and on PostgreSQL its client-side-binding ``ClientCursor``).
     """
 
-    def __init__(self, vendor: str, database: dict[str, Any]) -> None:
+    def __init__(self, vendor: str, database: dict[str, Any], *, via_django: bool = False) -> None:
         self.vendor = vendor
         self.counter: RoundTrips | None = None
         self.connection: Any
         placeholder = "%s"
-        if vendor == "sqlite":
+        if via_django:
+            from django.db import connections
+
+            self.connection = connections["default"]
+        elif vendor == "sqlite":
             import sqlite3
 
             placeholder = "?"
@@ -1416,7 +1424,11 @@ def _run_command(config: dict[str, Any], out: Path) -> None:
         kind=kind,
         vendor=vendor,
         scale=scale,
-        driver=DriverLimit(vendor, config["database"]) if impl == "limit" else None,
+        driver=(
+            DriverLimit(vendor, config["database"], via_django=impl == "django")
+            if impl in ("limit", "django")
+            else None
+        ),
         worker_config=config,
     )
     if config.get("profile"):
