@@ -293,12 +293,14 @@ class DriverLimit:
     One parameterised ``INSERT ... ON CONFLICT DO UPDATE`` (``ON DUPLICATE KEY UPDATE`` on
     MariaDB) per write and one ``SELECT`` per read, in autocommit, on the table the package's
     migrations made: no ORM, no serializer, no state policy. With ``via_django`` the same
-    statements and parameters go through Django's cursor for the ``default`` alias instead
-    (Django's cursor wrapper, and on PostgreSQL its client-side-binding ``ClientCursor``).
+    statements and parameters go through a Django cursor of the ``default`` alias instead, a
+    new one per statement as the ORM (and our repositories) open them: Django's cursor
+    wrapper, and on PostgreSQL its client-side-binding ``ClientCursor``.
     """
 
     def __init__(self, vendor: str, database: dict[str, Any], *, via_django: bool = False) -> None:
         self.vendor = vendor
+        self.via_django = via_django
         self.counter: RoundTrips | None = None
         self.connection: Any
         placeholder = "%s"
@@ -338,7 +340,8 @@ class DriverLimit:
             )
         else:
             raise ValueError(f"no bare-driver limit for {vendor}")
-        self.cursor = self.connection.cursor()
+        # The bare driver keeps one cursor; Django's path opens one per statement.
+        self.cursor: Any = None if via_django else self.connection.cursor()
         columns = ", ".join(TASK_COLUMNS)
         values = ", ".join([placeholder] * len(TASK_COLUMNS))
         replaced = [c for c in TASK_COLUMNS if c not in ("task_id", "date_created")]
@@ -379,17 +382,22 @@ class DriverLimit:
             self._date(now if state == states.STARTED else None),
             self._date(now),
         )
-        self.cursor.execute(self.upsert_sql, params)
-        if self.counter is not None:
-            self.counter.count += 1
+        self._execute(self.upsert_sql, params, fetch=False)
 
     def select(self, task_id: str) -> Any:
         """The stored result of ``task_id`` (decoded), or None; one ``SELECT``."""
-        self.cursor.execute(self.select_sql, (task_id,))
-        row = self.cursor.fetchone()
+        row = self._execute(self.select_sql, (task_id,), fetch=True)
+        return None if row is None else json.loads(row[self._result_index])
+
+    def _execute(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
         if self.counter is not None:
             self.counter.count += 1
-        return None if row is None else json.loads(row[self._result_index])
+        if not self.via_django:
+            self.cursor.execute(sql, params)
+            return self.cursor.fetchone() if fetch else None
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if fetch else None
 
     def close(self) -> None:
         """Close the connection."""
