@@ -442,6 +442,7 @@ class Run:
     broker_skipped: str | None = None
     load_at_start: str = ""
     load_at_end: str = ""
+    revision: str = ""
 
     def cell(self, target: str, impl: str) -> Cell:
         """The cell of ``impl`` on ``target`` (empty when it did not run)."""
@@ -988,7 +989,7 @@ def render(run: Run, checks: list[Check], notes: str) -> str:
         f"- **Versions**: Python {ours_versions.get('python')}, Django "
         f"{ours_versions.get('django')}, Celery {ours_versions.get('celery')}, kombu "
         f"{ours_versions.get('kombu')}; ours {ours_versions.get('package_name')} "
-        f"{ours_versions.get('package')} ({_git_revision()}), old "
+        f"{ours_versions.get('package')} ({run.revision}), old "
         f"{old_versions.get('package_name', 'django-celery-results')} "
         f"{old_versions.get('package', '2.6.0')} (same Django/Celery/driver versions: "
         f"{'yes' if _same_stack(ours_versions, old_versions) else 'NO'}); drivers psycopg "
@@ -1430,6 +1431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers=servers,
         broker_skipped=broker_reason,
         load_at_start=_load(),
+        # Taken before measuring: commits made while the suite runs are not what it measured.
+        revision=_git_revision(),
     )
     pythons: dict[str, Path | None] = {impl: Path(sys.executable) for impl in ("ours", *ROW_IMPLS)}
     try:
