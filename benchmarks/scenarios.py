@@ -12,8 +12,8 @@ and target, each in its own process and virtual environment:
 
 Scenarios only use Celery's public API (``app.backend.store_result``,
 ``get_task_meta(cache=False)``, ``GroupResult.join_native``/``join``, ``apply_chord`` and each
-header part's ``on_chord_part_return``), and import nothing from either package (Celery resolves
-the backend by name), so both packages do exactly the same work.
+header part's ``mark_as_done``, as a worker calls it), and import nothing from either package
+(Celery resolves the backend by name), so both packages do exactly the same work.
 
 Each timed scenario runs ``Scale.repeats`` times; the JSON output holds every run, and the suite
 reports medians and spreads. Round trips are counted in a separate untimed pass: SQL statements
@@ -804,11 +804,13 @@ def _apply_chord(bench: Bench, chord: _Chord) -> None:
 
 
 def _return_part(bench: Bench, request: Context) -> None:
-    """What a worker does when a header part succeeds: store its result, then count it."""
+    """What a worker does when a header part succeeds: Celery's trace calls ``mark_as_done``.
+
+    Celery's own ``mark_as_done`` stores the result (``store_result``), then counts the part
+    (``on_chord_part_return``); a backend may override it to do both at once.
+    """
     backend: Any = bench.app.backend
-    value = request.group_index
-    backend.store_result(request.id, value, states.SUCCESS, request=request)
-    backend.on_chord_part_return(request, states.SUCCESS, value)
+    backend.mark_as_done(request.id, request.group_index, request=request)
 
 
 def _run_unlocks(bench: Bench) -> list[str]:

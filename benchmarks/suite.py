@@ -1055,9 +1055,9 @@ def render(run: Run, checks: list[Check], notes: str) -> str:
     out += _table(header, _main_rows(run, "db"))
     add("")
     add(
-        "Chord round trips: `apply_chord` + statements per part (its result stored, then "
-        "`on_chord_part_return`) + the last part (which also joins the header and sends the "
-        "callback)."
+        "Chord round trips: `apply_chord` + statements per part (`mark_as_done`, as a worker "
+        "calls it: the part's result stored and the part counted) + the last part (which also "
+        "joins the header and sends the callback)."
     )
     add("")
     out += _twoproc_section(run)

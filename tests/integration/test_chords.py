@@ -248,6 +248,68 @@ def test_concurrent_duplicate_reports_send_the_callback_once(
     assert not TaskResult.objects.using(db_alias).filter(task_id=callback.id).exists()
 
 
+# -- 2b. a header task's result and its count in one step (mark_as_done) -------------------------
+
+#: Statements of ``mark_as_done`` for a header task that is not the last: its result and its
+#: count together (ChordPartStore): PostgreSQL one statement, SQLite and MariaDB one
+#: transaction (BEGIN, the result's upsert, the part's insert, the decrement, COMMIT).
+DONE_PART_STATEMENTS = {"postgresql": 1, "sqlite": 5, "mysql": 5}
+
+
+def test_header_task_success_is_stored_and_counted_in_one_step(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """mark_as_done of a header task stores its result and counts it with one commit."""
+    group_id, task_ids, callback = start_chord(backend, 3)
+    backend.get_task_meta(task_ids[0], cache=False)  # the connection's first use, not counted
+    with CaptureQueriesContext(connections[db_alias]) as queries:
+        backend.mark_as_done(task_ids[0], 10, request=part_request(group_id, task_ids[0], callback))
+    assert len(queries) == DONE_PART_STATEMENTS[connections[db_alias].vendor], [
+        q["sql"][:60] for q in queries
+    ]
+    assert backend.get_task_meta(task_ids[0], cache=False)["result"] == 10
+    counter = ChordCounterModel.objects.using(db_alias).get(group_id=group_id)
+    assert counter.count == 2
+    assert sent_callbacks.sent == []
+
+
+def test_mark_as_done_sends_the_callback_once_with_every_result(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """Each header task done once, one of them twice: one callback, with every value in order."""
+    group_id, task_ids, callback = start_chord(backend, 4)
+    order = [task_ids[2], task_ids[0], task_ids[0], task_ids[3], task_ids[1], task_ids[1]]
+    for task_id in order:
+        value = task_ids.index(task_id) * 10
+        backend.mark_as_done(task_id, value, request=part_request(group_id, task_id, callback))
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", ([0, 10, 20, 30],))]
+    assert not ChordPart.objects.using(db_alias).filter(group_id=group_id).exists()
+
+
+def test_ignored_result_is_counted_but_not_stored(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """A header task with ignore_result is counted (Celery's order), its result not stored."""
+    group_id, (t1,), callback = start_chord(backend, 1)
+    request = part_request(group_id, t1, callback)
+    request.ignore_result = True
+    backend.store_result(t1, 5, states.SUCCESS)  # what the join will read
+    backend.mark_as_done(t1, 99, request=request)
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", ([5],))]
+
+
+def test_mark_as_done_for_another_task_id_counts_the_request(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """A result stored under another id than the request's is stored, and the request counted."""
+    group_id, (t1,), callback = start_chord(backend, 1)
+    other = uuid()
+    backend.store_result(t1, 7, states.SUCCESS)
+    backend.mark_as_done(other, 1, request=part_request(group_id, t1, callback))
+    assert backend.get_task_meta(other, cache=False)["result"] == 1
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", ([7],))]
+
+
 # -- a real worker (threads pool, in-memory broker) -----------------------------------------------
 
 

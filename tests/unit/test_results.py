@@ -17,7 +17,13 @@ from django_celery_results.adapters.memory import (
 )
 from django_celery_results.domain import states
 from django_celery_results.domain.errors import InvalidRecordError
-from django_celery_results.domain.records import ChordCounter, FieldLimits, GroupRecord, TaskRecord
+from django_celery_results.domain.records import (
+    ChordCounter,
+    FieldLimits,
+    GroupRecord,
+    PartCount,
+    TaskRecord,
+)
 from django_celery_results.domain.results import DEFAULT_EXPIRY_BATCH, ExpiryReport, ResultStore
 from tests.fakes import EPOCH, FrozenClock
 
@@ -281,3 +287,45 @@ def test_any_state_sequence(sequence: list[str]) -> None:
         first_success = sequence.index(states.SUCCESS)
         assert (stored.status, stored.result) == (states.SUCCESS, f'"{first_success}"')
         assert stored.date_done == EPOCH + (first_success + 1) * SECOND
+
+
+def test_store_chord_part_without_a_part_store_stores_then_counts(
+    store: ResultStore, frozen_clock: FrozenClock
+) -> None:
+    """Without ``parts``, the header task is stored (dated, checked) and then counted."""
+    store.start_chord(ChordCounter(group_id="c", sub_tasks="[]", count=2))
+    written, part = store.store_chord_part(task(), "c")
+    assert written
+    assert (part.remaining, part.counted) == (1, True)
+    stored = store.get_task("t")
+    assert stored is not None
+    assert stored.date_done == frozen_clock.now()
+    with pytest.raises(InvalidRecordError, match="task_name"):
+        store.store_chord_part(task(task_name="n" * 1000), "c")
+    counter = store.get_chord("c")
+    assert counter is not None
+    assert counter.count == 1
+
+
+@attrs.define
+class RecordingPartStore:
+    """A ChordPartStore that records what it was given and answers a fixed count."""
+
+    calls: list[tuple[TaskRecord, str]] = attrs.Factory(list)
+
+    def store_part(self, record: TaskRecord, group_id: str) -> tuple[bool, PartCount]:
+        """Record the call; answer "stored, and the last part"."""
+        self.calls.append((record, group_id))
+        return True, PartCount(remaining=0, counted=True)
+
+
+def test_store_chord_part_goes_to_the_part_store_in_one_call(frozen_clock: FrozenClock) -> None:
+    """With ``parts``, one call carries the dated record; the repositories are not called."""
+    parts = RecordingPartStore()
+    store = attrs.evolve(make_store(frozen_clock), parts=parts)
+    written, part = store.store_chord_part(task(status=states.SUCCESS), "c")
+    assert (written, part.is_last) == (True, True)
+    [(record, group_id)] = parts.calls
+    assert group_id == "c"
+    assert record.date_done == frozen_clock.now()
+    assert store.get_task("t") is None

@@ -18,7 +18,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..domain.ports import ChordCounterRepository, GroupRepository, TaskRepository
+from ..domain.ports import (
+    ChordCounterRepository,
+    ChordPartStore,
+    GroupRepository,
+    TaskRepository,
+)
 
 SETTING = "DJANGO_CELERY_RESULTS_REPOSITORIES"
 
@@ -31,25 +36,31 @@ class Repositories:
         tasks: task results.
         groups: group results.
         chords: chord counters.
+        parts: stores a header task's result and counts it in one step (optional).
     """
 
     tasks: TaskRepository
     groups: GroupRepository
     chords: ChordCounterRepository
+    parts: ChordPartStore | None = None
 
 
 def orm_repositories(using: str | None = None) -> Repositories:
     """The Django ORM repositories; ``using`` pins an alias, None follows the routers."""
     from ..adapters.django_orm.repositories import (
         DjangoChordCounterRepository,
+        DjangoChordPartStore,
         DjangoGroupRepository,
         DjangoTaskRepository,
     )
 
+    tasks = DjangoTaskRepository(using=using)
+    chords = DjangoChordCounterRepository(using=using)
     return Repositories(
-        tasks=DjangoTaskRepository(using=using),
+        tasks=tasks,
         groups=DjangoGroupRepository(using=using),
-        chords=DjangoChordCounterRepository(using=using),
+        chords=chords,
+        parts=DjangoChordPartStore(tasks, chords),
     )
 
 

@@ -19,7 +19,7 @@ from kombu.exceptions import DecodeError
 
 from ..domain import codec
 from ..domain.errors import InvalidRecordError
-from ..domain.records import ChordCounter, GroupRecord, TaskRecord
+from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chords import fire_chord_callback
@@ -88,6 +88,7 @@ class DatabaseBackend(BaseBackend):
             groups=repositories.groups,
             chords=repositories.chords,
             clock=_UtcClock(self.app),
+            parts=repositories.parts,
         )
 
     def _store_for(self, using: str | None) -> ResultStore:
@@ -145,7 +146,14 @@ class DatabaseBackend(BaseBackend):
             meta=codec.encode(self._serializer, self._meta_for(request)).text,
             **self._extended_fields(request),
         )
-        written = self._store_for(using).store_task(record)
+        chord_part = kwargs.get("chord_part")
+        if chord_part is not None:
+            # From mark_as_done: a chord header task's result, stored and counted together.
+            group_id, counts = chord_part
+            written, part = self._store_for(using).store_chord_part(record, group_id)
+            counts.append(part)
+        else:
+            written = self._store_for(using).store_task(record)
         if not written:
             logger.info(
                 "Result of task %s kept as stored: state %s may not replace it", task_id, state
@@ -388,8 +396,37 @@ class DatabaseBackend(BaseBackend):
         group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
+        self._part_counted(
+            request, group_id, self.result_store.chord_part_returned(group_id, task_id)
+        )
+
+    def mark_as_done(
+        self,
+        task_id: str,
+        result: Any,
+        request: Any = None,
+        store_result: bool = True,
+        state: str = states.SUCCESS,
+    ) -> None:
+        """Store a task's success; for a chord header task, store it and count it in one step.
+
+        Celery stores the result, then calls ``on_chord_part_return``: two transactions per
+        header task. Here both go to ``ResultStore.store_chord_part`` (one transaction, one
+        statement on PostgreSQL), through Celery's ``store_result`` so its retry policy
+        (``result_backend_always_retry``) covers the pair.
+        """
+        group_id = getattr(request, "group", None)
+        own_part = getattr(request, "chord", None) and getattr(request, "id", None) == task_id
+        if not (group_id and own_part and store_result) or getattr(request, "ignore_result", False):
+            super().mark_as_done(task_id, result, request, store_result, state)
+            return
+        counts: list[PartCount] = []
+        self.store_result(task_id, result, state, request=request, chord_part=(group_id, counts))
+        self._part_counted(request, str(group_id), counts[-1])
+
+    def _part_counted(self, request: Any, group_id: str, part: PartCount) -> None:
+        """What follows counting a header task: fail an unknown chord, fire a finished one."""
         store = self.result_store
-        part = store.chord_part_returned(group_id, task_id)
         if not part.chord_is_known:
             self._fail_chord(
                 request.chord,

@@ -114,6 +114,25 @@ class ChordCounterRepository(Protocol):
     def delete_created_before(self, cutoff: datetime, batch_size: int) -> int: ...
 
 
+class ChordPartStore(Protocol):
+    """Stores a chord header task's result and counts the part, as one atomic step.
+
+    An optional port: a storage that can do both in one transaction saves a commit per header
+    task (and, on PostgreSQL, a round trip). Without it the use case calls
+    ``TaskRepository.store`` then ``ChordCounterRepository.count_part``.
+
+    Contract:
+    - ``store_part(record, group_id)`` has exactly the effects of ``tasks.store(record)``
+      followed by ``chords.count_part(group_id, record.task_id)`` on the repositories it was
+      built from, and returns ``(written, part_count)`` as they would; both effects become
+      visible together (a crash or an error leaves neither), so a reader that sees the part
+      counted also sees the result stored.
+    - Storage failures are raised as ``errors.StorageError`` subclasses.
+    """
+
+    def store_part(self, record: TaskRecord, group_id: str) -> tuple[bool, PartCount]: ...
+
+
 class Serializer(Protocol):
     """Turns values into a payload and back (Celery's result serializer, in the bridge).
 

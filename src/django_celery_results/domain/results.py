@@ -8,7 +8,13 @@ from datetime import timedelta
 import attrs
 
 from . import states
-from .ports import ChordCounterRepository, Clock, GroupRepository, TaskRepository
+from .ports import (
+    ChordCounterRepository,
+    ChordPartStore,
+    Clock,
+    GroupRepository,
+    TaskRepository,
+)
 from .records import ChordCounter, GroupRecord, PartCount, TaskRecord
 
 #: Rows deleted per statement by ``delete_expired``: small enough to keep each transaction and
@@ -40,12 +46,15 @@ class ResultStore:
         groups: where group records live.
         chords: where chord counters live.
         clock: the source of every stored date.
+        parts: stores a chord header task's result and counts it in one step, where the
+            storage can (None: ``tasks.store`` then ``chords.count_part``).
     """
 
     tasks: TaskRepository
     groups: GroupRepository
     chords: ChordCounterRepository
     clock: Clock
+    parts: ChordPartStore | None = None
 
     def store_task(self, record: TaskRecord) -> bool:
         """Store a task's new state under the transition policy; return whether it was written.
@@ -55,15 +64,29 @@ class ResultStore:
         (the repository keeps the stored one on later writes). Raises ``InvalidRecordError``
         before touching storage when a field is longer than the storage holds.
         """
+        return self.tasks.store(self._checked_and_dated(record))
+
+    def _checked_and_dated(self, record: TaskRecord) -> TaskRecord:
         self.tasks.limits.check_task(record)
         now = self.clock.now()
-        record = attrs.evolve(
+        return attrs.evolve(
             record,
             date_created=record.date_created or now,
             date_started=now if record.status == states.STARTED else record.date_started,
             date_done=now,
         )
-        return self.tasks.store(record)
+
+    def store_chord_part(self, record: TaskRecord, group_id: str) -> tuple[bool, PartCount]:
+        """Store a chord header task's state and count it as returned: ``(written, count)``.
+
+        ``store_task`` then ``chord_part_returned``, in one atomic step where the storage
+        offers one (``parts``): a single commit per header task instead of two.
+        """
+        record = self._checked_and_dated(record)
+        if self.parts is not None:
+            return self.parts.store_part(record, group_id)
+        written = self.tasks.store(record)
+        return written, self.chords.count_part(group_id, record.task_id)
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         """The stored record of ``task_id``, or None (Celery reads that as PENDING)."""

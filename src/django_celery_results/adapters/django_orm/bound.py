@@ -1,0 +1,181 @@
+"""A model's table as one database connection speaks it, worked out once per connection.
+
+The repositories write and read with hand-built SQL. Building that SQL and preparing each value
+through ``Model._meta.get_field(name).get_db_prep_value(...)`` on every call cost more Python
+time than the database spent on the statement (the profile in BENCHMARKS.md: 16 value
+preparations and 38 field look-ups per stored result). A ``BoundTable`` holds, for one model on
+one connection:
+
+- the quoted table, primary key and column names;
+- one *preparer* per column, chosen once from the field's type: text is sent as it is (with NUL
+  replaced where the vendor refuses it), dates go through the backend's own
+  ``adapt_datetimefield_value``, anything else through the field's ``get_db_prep_value``;
+- the backend's and the field's read converters for each column, exactly the ones the ORM's
+  compiler would apply to a ``values_list`` of the same columns;
+- a cache of the SQL statements the repositories built for it.
+
+Connections are per thread (and per alias), so a ``BoundTable`` is never shared across threads;
+the cache holds them weakly by connection, and a change of ``USE_TZ`` gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Hashable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
+from django.utils import timezone as django_timezone
+
+__all__ = ["BoundTable", "bound_table"]
+
+#: How a Python value becomes the parameter sent for one column (None: sent unchanged).
+Preparer = Callable[[Any], Any]
+#: Django's read converters: ``converter(value, expression, connection)``.
+_Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
+
+_TEXT_TYPES = frozenset({"CharField", "TextField"})
+_DATETIME_TYPES = frozenset({"DateTimeField"})
+
+
+class BoundTable:
+    """``model``'s table on ``connection``: quoted names, value preparers, row converters, SQL.
+
+    Args:
+        model: the Django model.
+        connection: the connection (one alias, one thread) the statements will run on.
+        nul_replacement: what replaces NUL in text values, or None to send text unchanged
+            (for vendors that store NUL).
+    """
+
+    def __init__(
+        self, model: type[Model], connection: BaseDatabaseWrapper, nul_replacement: str | None
+    ) -> None:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        self.model = model
+        self.connection = connection
+        self.table: str = quote(meta.db_table)
+        self.pk: str = quote(meta.pk.column)
+        self.fields: dict[str, Field[Any, Any]] = {
+            field.name: field for field in meta.concrete_fields
+        }
+        self.columns: dict[str, str] = {
+            name: quote(field.column) for name, field in self.fields.items() if field.column
+        }
+        self._nul_replacement = nul_replacement
+        self._preparers: dict[str, Preparer | None] = {
+            name: self._preparer(field) for name, field in self.fields.items()
+        }
+        self._statements: dict[Hashable, str] = {}
+        self._readers: dict[tuple[str, ...], Callable[[Sequence[Any]], list[Any]]] = {}
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _preparer(self, field: Field[Any, Any]) -> Preparer | None:
+        kind = field.get_internal_type()
+        if kind in _TEXT_TYPES:
+            # CharField/TextField send a str unchanged (``to_python`` of a str is itself).
+            return self._replace_nul if self._nul_replacement is not None else None
+        if kind in _DATETIME_TYPES:
+            return self._datetime
+        connection = self.connection
+
+        def prepare(value: Any) -> Any:
+            return field.get_db_prep_value(value, connection, prepared=False)
+
+        return prepare
+
+    def _replace_nul(self, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            return value.replace("\x00", self._nul_replacement or "")
+        return value
+
+    def _datetime(self, value: Any) -> Any:
+        if isinstance(value, datetime) and not settings.USE_TZ:
+            # Without USE_TZ Django stores naive local times and its backends refuse aware
+            # values; records always hold aware ones.
+            value = django_timezone.make_naive(value, django_timezone.get_default_timezone())
+        return self.connection.ops.adapt_datetimefield_value(value)
+
+    def prepare(self, name: str, value: Any) -> Any:
+        """``value`` for column ``name`` as the field would send it to this database."""
+        if value is None:
+            return None
+        preparer = self._preparers[name]
+        return value if preparer is None else preparer(value)
+
+    def prepare_all(self, names: Sequence[str], values: Sequence[Any]) -> list[Any]:
+        """``prepare`` for each of ``names`` with the value at the same position."""
+        preparers = self._preparers
+        out: list[Any] = []
+        for name, value in zip(names, values, strict=True):
+            preparer = preparers[name]
+            out.append(value if value is None or preparer is None else preparer(value))
+        return out
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def reader(self, names: tuple[str, ...]) -> Callable[[Sequence[Any]], list[Any]]:
+        """A function turning a fetched row of ``names`` into Python values, as the ORM would."""
+        found = self._readers.get(names)
+        if found is None:
+            found = self._readers[names] = self._build_reader(names)
+        return found
+
+    def _build_reader(self, names: tuple[str, ...]) -> Callable[[Sequence[Any]], list[Any]]:
+        connection = self.connection
+        table = self.model._meta.db_table
+        steps: list[tuple[int, list[_Converter], Any]] = []
+        for index, name in enumerate(names):
+            field = self.fields[name]
+            column = field.get_col(table)
+            converters = [
+                *connection.ops.get_db_converters(column),
+                *field.get_db_converters(connection),
+            ]
+            if converters:
+                steps.append((index, converters, column))
+
+        def read(row: Sequence[Any]) -> list[Any]:
+            values = list(row)
+            for index, converters, column in steps:
+                value = values[index]
+                for converter in converters:
+                    value = converter(value, column, connection)
+                values[index] = value
+            return values
+
+        return read
+
+    # -- statements ---------------------------------------------------------------------------
+
+    def statement(self, key: Hashable, build: Callable[[BoundTable], str]) -> str:
+        """The SQL cached under ``key``, built by ``build(self)`` the first time."""
+        sql = self._statements.get(key)
+        if sql is None:
+            sql = self._statements[key] = build(self)
+        return sql
+
+
+_CacheKey = tuple[type[Model], str | None, bool]
+_BOUND: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[_CacheKey, BoundTable]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bound_table(
+    model: type[Model], connection: BaseDatabaseWrapper, nul_replacement: str | None = None
+) -> BoundTable:
+    """The ``BoundTable`` of ``model`` on ``connection``, built at first use."""
+    key = (model, nul_replacement, bool(settings.USE_TZ))
+    tables = _BOUND.get(connection)
+    if tables is None:
+        tables = _BOUND[connection] = {}
+    table = tables.get(key)
+    if table is None:
+        table = tables[key] = BoundTable(model, connection, nul_replacement)
+    return table
