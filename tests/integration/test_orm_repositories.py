@@ -340,6 +340,29 @@ def test_group_delete_done_before_is_batched(db_alias: str) -> None:
     assert len(captured) == 3
 
 
+def test_expiry_without_a_batch_size_is_one_delete_except_on_sqlite(
+    db_alias: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """batch_size=None: one DELETE on PostgreSQL and MariaDB; SQLite's batches on SQLite."""
+    monkeypatch.setattr(DjangoTaskRepository, "expiry_batch_sizes", {"sqlite": 3})
+    tasks = DjangoTaskRepository(using=db_alias)
+    for n in range(7):
+        tasks.store(full_task(f"old-{n}", date_done=T0))
+    tasks.store(full_task("young", date_done=T0 + timedelta(days=2)))
+    with queries_on(db_alias) as captured:
+        assert tasks.delete_done_before(T0 + timedelta(days=1), None) == 7
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert all(sql.lstrip().upper().startswith("DELETE") for sql in statements), statements
+    expected = 3 if connections[db_alias].vendor == "sqlite" else 1
+    assert len(statements) == expected, statements
+    assert tasks.get("young") is not None
+
+
+def test_default_expiry_batches_on_sqlite_only() -> None:
+    """The declared default: batches of 50,000 rows on SQLite, one DELETE elsewhere."""
+    assert DjangoTaskRepository.expiry_batch_sizes == {"sqlite": 50_000}
+
+
 def test_delete_done_before_refuses_an_empty_batch(db_alias: str) -> None:
     """A batch size below 1 is a programming error, refused before any statement."""
     with queries_on(db_alias) as captured, pytest.raises(ValueError, match="batch_size"):

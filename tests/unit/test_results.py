@@ -248,9 +248,14 @@ def test_delete_expired(store: ResultStore, frozen_clock: FrozenClock) -> None:
     assert store.get_group("old-0") is None
 
 
-def test_delete_expired_default_batch() -> None:
-    """The default expiry batch is a positive number of rows."""
-    assert DEFAULT_EXPIRY_BATCH >= 1
+def test_delete_expired_leaves_the_batch_size_to_the_repositories(
+    store: ResultStore, frozen_clock: FrozenClock
+) -> None:
+    """By default no batch size is imposed (None): each repository picks its own steps."""
+    assert DEFAULT_EXPIRY_BATCH is None
+    store.store_task(task())
+    frozen_clock.advance(timedelta(days=2))
+    assert store.delete_expired(timedelta(days=1)) == ExpiryReport(tasks=1, groups=0)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1])

@@ -61,7 +61,7 @@ class MemoryTaskRepository:
         with self._lock:
             self._records.pop(task_id, None)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Remove records done before ``cutoff``; ``batch_size`` is irrelevant in memory."""
         with self._lock:
             old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
@@ -95,7 +95,7 @@ class MemoryGroupRepository:
         with self._lock:
             self._records.pop(group_id, None)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Remove groups done before ``cutoff``."""
         with self._lock:
             old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
@@ -162,7 +162,7 @@ class MemoryChordCounterRepository:
             self._counters.pop(group_id, None)
             self._parts.pop(group_id, None)
 
-    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int:
+    def delete_created_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Remove counters created before ``cutoff`` with their parts."""
         with self._lock:
             old = [k for k, c in self._counters.items() if _before(c.date_created, cutoff)]

@@ -26,8 +26,10 @@ class TaskRepository(Protocol):
       holding only the ids that are stored, in as few round trips as the storage allows.
     - ``delete(task_id)`` removes the record; an unknown id is not an error.
     - ``delete_done_before(cutoff, batch_size)`` removes every record whose ``date_done`` is
-      older than ``cutoff``, at most ``batch_size`` rows per statement, without loading the
-      records; it returns how many it removed.
+      older than ``cutoff``, without loading the records, and returns how many it removed:
+      at most ``batch_size`` rows per statement, or, with ``batch_size=None``, in the steps
+      the storage finds best (one statement where others can keep writing meanwhile, batches
+      where a statement locks everything).
     - ``limits`` declares the longest value each text field can hold; callers check records
       against it before ``store`` so an oversize value is refused with a clear error.
     - Storage failures are raised as ``errors.StorageError`` subclasses, never as the storage
@@ -45,7 +47,7 @@ class TaskRepository(Protocol):
 
     def delete(self, task_id: str) -> None: ...
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
 
 
 class GroupRepository(Protocol):
@@ -66,7 +68,7 @@ class GroupRepository(Protocol):
 
     def delete(self, group_id: str) -> None: ...
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
 
 
 class ChordCounterRepository(Protocol):
@@ -111,7 +113,7 @@ class ChordCounterRepository(Protocol):
 
     def delete(self, group_id: str) -> None: ...
 
-    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int: ...
+    def delete_created_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
 
 
 class ChordPartStore(Protocol):

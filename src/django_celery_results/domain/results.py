@@ -17,9 +17,10 @@ from .ports import (
 )
 from .records import ChordCounter, GroupRecord, PartCount, TaskRecord
 
-#: Rows deleted per statement by ``delete_expired``: small enough to keep each transaction and
-#: its locks short on a busy table, large enough to keep the number of round trips low.
-DEFAULT_EXPIRY_BATCH = 5000
+#: Rows per statement of ``delete_expired``: None lets each repository choose for its storage
+#: (the ORM: one ``DELETE`` on PostgreSQL and MySQL/MariaDB, where other writers go on
+#: meanwhile, and batches on SQLite, whose single write lock would stall every worker).
+DEFAULT_EXPIRY_BATCH: int | None = None
 
 
 @attrs.frozen
@@ -144,10 +145,13 @@ class ResultStore:
         self.chords.clear_parts(group_id)
 
     def delete_expired(
-        self, expires: timedelta, batch_size: int = DEFAULT_EXPIRY_BATCH
+        self, expires: timedelta, batch_size: int | None = DEFAULT_EXPIRY_BATCH
     ) -> ExpiryReport:
-        """Remove task and group results whose ``date_done`` is older than ``expires`` ago."""
-        if batch_size < 1:
+        """Remove task and group results whose ``date_done`` is older than ``expires`` ago.
+
+        ``batch_size`` caps the rows per statement; None leaves the steps to the repositories.
+        """
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         cutoff = self.clock.now() - expires
         return ExpiryReport(

@@ -27,7 +27,7 @@ _M = TypeVar("_M", bound=models.Model)
 
 
 class _ExpiringRepository(Protocol):
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int: ...
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
 
 
 class TxIsolationWarning(UserWarning):
@@ -119,7 +119,11 @@ class _ResultManager(models.Manager[_M]):
         return self.filter(date_done__lt=timezone.now() - _as_timedelta(expires))
 
     def delete_expired(self, expires: timedelta | float) -> int:
-        """Delete the expired rows in batches (never loading them); return how many went."""
+        """Delete the expired rows (never loading them); return how many went.
+
+        One ``DELETE`` on PostgreSQL and MySQL/MariaDB, batches on SQLite (see
+        ``DjangoTaskRepository.expiry_batch_sizes``).
+        """
         from ...domain.results import DEFAULT_EXPIRY_BATCH
 
         cutoff = datetime.now(dt_timezone.utc) - _as_timedelta(expires)

@@ -105,6 +105,13 @@ class _DjangoRepository:
     vendors_rejecting_nul: ClassVar[frozenset[str]] = frozenset({"postgresql"})
     nul_replacement: ClassVar[str] = "\ufffd"
 
+    #: Vendor -> rows per ``DELETE`` when expiry leaves the batch size to the repository
+    #: (``batch_size=None``); a vendor not listed gets one ``DELETE`` per table. SQLite has one
+    #: write lock for the whole database: 50,000 rows hold it for about a quarter of a second
+    #: here, so workers storing results wait that long at most, and a backlog of 100,000 rows
+    #: takes three statements (measured in BENCHMARKS.md against the old single ``DELETE``).
+    expiry_batch_sizes: ClassVar[Mapping[str, int]] = {"sqlite": 50_000}
+
     #: Vendor -> SQL family; a subclass (or a test) can point a vendor at another family.
     sql_families: ClassVar[Mapping[str, str]] = {
         "postgresql": _ON_CONFLICT,
@@ -199,18 +206,31 @@ class _DjangoRepository:
                 cursor.execute(sql, [self._db_value(connection, key, value)])
 
     def _delete_done_before(
-        self, cutoff: datetime, batch_size: int, date_field: str = "date_done"
+        self, cutoff: datetime, batch_size: int | None, date_field: str = "date_done"
     ) -> int:
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         alias = self._write_alias()
         total = 0
         with translate_errors(alias):
             connection = connections[alias]
+            if batch_size is None:
+                batch_size = self.expiry_batch_sizes.get(connection.vendor)
+            cutoff_value = self._db_value(connection, date_field, cutoff)
+            if batch_size is None:
+                # One statement: the server deletes, the client holds nothing whatever the
+                # backlog, and on MVCC databases no reader or writer of other rows waits.
+                sql = self._bound(connection).statement(
+                    ("delete_before", date_field),
+                    lambda b: f"DELETE FROM {b.table} WHERE {b.columns[date_field]} < %s",
+                )
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, [cutoff_value])
+                    return int(cursor.rowcount)
             if self._family(connection) == _PORTABLE:
                 return self._portable_delete_done_before(alias, cutoff, batch_size, date_field)
             sql = self._delete_batch_sql(connection, date_field)
-            params = [self._db_value(connection, date_field, cutoff), batch_size]
+            params = [cutoff_value, batch_size]
             while True:
                 # Each batch is its own statement (its own transaction in autocommit), so
                 # locks stay short and a huge backlog never grows one giant transaction.
@@ -490,8 +510,11 @@ class DjangoTaskRepository(_DjangoRepository):
         """Remove the record (one ``DELETE``); an unknown id is not an error."""
         self._delete_by("task_id", task_id)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
-        """Remove records with ``date_done < cutoff``, ``batch_size`` rows per ``DELETE``."""
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
+        """Remove records with ``date_done < cutoff``, ``batch_size`` rows per ``DELETE``.
+
+        ``batch_size=None``: ``expiry_batch_sizes`` for the vendor, else one ``DELETE``.
+        """
         return self._delete_done_before(cutoff, batch_size)
 
 
@@ -541,8 +564,8 @@ class DjangoGroupRepository(_DjangoRepository):
         """Remove the group (one ``DELETE``); an unknown id is not an error."""
         self._delete_by("group_id", group_id)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
-        """Remove groups with ``date_done < cutoff``, ``batch_size`` rows per ``DELETE``."""
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
+        """Remove groups with ``date_done < cutoff`` (batches as for tasks)."""
         return self._delete_done_before(cutoff, batch_size)
 
 
@@ -760,7 +783,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
         """Forget which header tasks were counted (one ``DELETE``); the counter stays."""
         self._parts.clear(group_id)
 
-    def delete_created_before(self, cutoff: datetime, batch_size: int) -> int:
+    def delete_created_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Remove counters created before ``cutoff``, and parts counted before it, in batches.
 
         Counters without a date (created by the old package after a downgrade) are dated now
@@ -931,7 +954,7 @@ class _ChordPartTable(_DjangoRepository):
         """Delete the chord's parts."""
         self._delete_by("group_id", group_id)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int) -> int:
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Delete parts counted before ``cutoff``."""
         return self._delete_done_before(cutoff, batch_size)
 
