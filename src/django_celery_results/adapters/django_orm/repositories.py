@@ -229,6 +229,8 @@ class _DjangoRepository:
                     return int(cursor.rowcount)
             if self._family(connection) == _PORTABLE:
                 return self._portable_delete_done_before(alias, cutoff, batch_size, date_field)
+            if connection.vendor == "sqlite":
+                return self._delete_by_date_ranges(connection, cutoff_value, batch_size, date_field)
             sql = self._delete_batch_sql(connection, date_field)
             params = [cutoff_value, batch_size]
             while True:
@@ -240,6 +242,51 @@ class _DjangoRepository:
                 total += int(deleted)
                 if deleted < batch_size:
                     return total
+
+    def _delete_by_date_ranges(
+        self, connection: BaseDatabaseWrapper, cutoff: Any, batch_size: int, date_field: str
+    ) -> int:
+        """Batches as ranges of the date index: find where the batch ends, delete below it.
+
+        On SQLite this costs what one ``DELETE`` costs plus one commit per batch, where the
+        ``IN (subquery)`` form first materialises every batch's ids (a third slower at 50,000
+        rows). A batch whose rows all share one date falls back to that form, so no statement
+        ever deletes more than ``batch_size`` rows.
+        """
+        bound = self._bound(connection)
+        column = bound.columns[date_field]
+        find_end = bound.statement(
+            ("batch_end", date_field),
+            lambda b: (
+                f"SELECT {column} FROM {b.table} WHERE {column} < %s "
+                f"ORDER BY {column} LIMIT 1 OFFSET %s"
+            ),
+        )
+        below = bound.statement(
+            ("delete_before", date_field),
+            lambda b: f"DELETE FROM {b.table} WHERE {column} < %s",
+        )
+        total = 0
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(find_end, [cutoff, batch_size])
+                row = cursor.fetchone()
+                if row is None:  # at most batch_size rows left: the last batch
+                    cursor.execute(below, [cutoff])
+                    return total + int(cursor.rowcount)
+                # Back to the stored form: sqlite3 parses "datetime" columns into naive
+                # datetimes, which Django's adapter turns into the same text again.
+                end = row[0]
+                if isinstance(end, datetime):
+                    end = connection.ops.adapt_datetimefield_value(end)
+                cursor.execute(below, [end])
+                deleted = int(cursor.rowcount)
+                if deleted == 0:  # more than batch_size rows share the oldest date
+                    cursor.execute(
+                        self._delete_batch_sql(connection, date_field), [cutoff, batch_size]
+                    )
+                    deleted = int(cursor.rowcount)
+                total += deleted
 
     def _delete_batch_sql(self, connection: BaseDatabaseWrapper, date_field: str) -> str:
         table = self._table(connection)
