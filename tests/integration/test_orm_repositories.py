@@ -696,7 +696,8 @@ def test_using_none_follows_the_router(routed_to: str) -> None:
             assert DjangoChordCounterRepository().decrement("c") == 0
             assert tasks.get("task-1") is not None
             assert tasks.delete_done_before(T0, 10) == 0
-        assert len(here) == 6
+        # SQLite finds where an expiry batch ends with a SELECT before its DELETE.
+        assert len(here) == (7 if connections[routed_to].vendor == "sqlite" else 6)
         assert [len(captured) for captured in elsewhere] == [0] * len(others)
     assert TaskResult.objects.using(routed_to).filter(task_id="task-1").exists()
     for alias in others:

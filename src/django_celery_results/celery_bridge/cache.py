@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from ..domain import keyvalue
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chords import fire_chord_callback
+from .polling import poll_ready
 
 logger = logging.getLogger(__name__)
 
@@ -240,36 +240,23 @@ class CacheBackend(KeyValueStoreBackend):
         Each poll reads every still-pending task with one ``get_many`` on the cache (both keys
         of each task), however many there are; ``join_native`` and the chord join use it.
         """
-        pending = {_text(task_id) for task_id in task_ids}
-        for task_id in list(pending):
-            cached = self._cache.get(task_id)
-            if cached is not None and cached.get("status") in READY_STATES:
-                pending.discard(task_id)
-                yield task_id, cached
-        started = time.monotonic()
-        iterations = 0
-        while pending:
+
+        def read_ready(pending: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
             for task_id, stored in self.results.get_metas(pending).items():
-                if stored.get("status") not in READY_STATES:
-                    continue
-                meta: dict[str, Any] = self.meta_from_decoded(dict(stored))
-                if meta["status"] == states.SUCCESS:
-                    # Safe to cache: a stored SUCCESS is final.
-                    self._cache[task_id] = meta
-                pending.discard(task_id)
-                if on_message is not None:
-                    on_message(meta)
-                yield task_id, meta
-            if not pending:
-                return
-            if timeout is not None and time.monotonic() - started >= timeout:
-                raise self.TimeoutError(f"The operation timed out ({timeout} s).")
-            if on_interval is not None:
-                on_interval()
-            iterations += 1
-            if max_iterations is not None and iterations >= max_iterations:
-                return
-            time.sleep(0.5 if interval is None else interval)
+                if stored.get("status") in READY_STATES:
+                    yield task_id, self.meta_from_decoded(dict(stored))
+
+        return poll_ready(
+            self,
+            (_text(task_id) for task_id in task_ids),
+            read_ready,
+            timeout=timeout,
+            interval=interval,
+            on_message=on_message,
+            on_interval=on_interval,
+            max_iterations=max_iterations,
+            ready_states=READY_STATES,
+        )
 
     # -- groups ------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chords import fire_chord_callback
 from .composition import Repositories, configured_repositories, orm_repositories
+from .polling import poll_ready
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -282,36 +282,23 @@ class DatabaseBackend(BaseBackend):
         ``get_many``), instead of one query per id; Celery's ``join_native``/``iter_native``
         and the chord join use it.
         """
-        pending = {str(task_id) for task_id in task_ids}
-        for task_id in list(pending):
-            cached = self._cache.get(task_id)
-            if cached is not None and cached.get("status") in READY_STATES:
-                pending.discard(task_id)
-                yield task_id, cached
-        started = time.monotonic()
-        iterations = 0
-        while pending:
+
+        def read_ready(pending: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
             for task_id, record in self.result_store.get_tasks(pending).items():
-                if record.status not in READY_STATES:
-                    continue
-                meta: dict[str, Any] = self.meta_from_decoded(self._meta_from_record(record))
-                if record.status == states.SUCCESS:
-                    # Safe to cache: the transition policy makes a stored SUCCESS final.
-                    self._cache[task_id] = meta
-                pending.discard(task_id)
-                if on_message is not None:
-                    on_message(meta)
-                yield task_id, meta
-            if not pending:
-                return
-            if timeout is not None and time.monotonic() - started >= timeout:
-                raise self.TimeoutError(f"The operation timed out ({timeout} s).")
-            if on_interval is not None:
-                on_interval()
-            iterations += 1
-            if max_iterations is not None and iterations >= max_iterations:
-                return
-            time.sleep(0.5 if interval is None else interval)
+                if record.status in READY_STATES:
+                    yield task_id, self.meta_from_decoded(self._meta_from_record(record))
+
+        return poll_ready(
+            self,
+            (str(task_id) for task_id in task_ids),
+            read_ready,
+            timeout=timeout,
+            interval=interval,
+            on_message=on_message,
+            on_interval=on_interval,
+            max_iterations=max_iterations,
+            ready_states=READY_STATES,
+        )
 
     # -- groups ------------------------------------------------------------------------------
 
