@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django_celery_results.adapters.django_orm.repositories import (
     DjangoChordCounterRepository,
+    DjangoChordPartStore,
     DjangoGroupRepository,
     DjangoTaskRepository,
 )
@@ -24,6 +25,7 @@ from django_celery_results.adapters.memory import (
 from django_celery_results.celery_bridge.serialization import KombuSerializer
 from django_celery_results.domain.ports import (
     ChordCounterRepository,
+    ChordPartStore,
     Clock,
     GroupRepository,
     Serializer,
@@ -41,6 +43,9 @@ _system_clock: Clock = SystemClock()
 _orm_tasks: TaskRepository = DjangoTaskRepository()
 _orm_groups: GroupRepository = DjangoGroupRepository()
 _orm_chords: ChordCounterRepository = DjangoChordCounterRepository()
+_orm_parts: ChordPartStore = DjangoChordPartStore(
+    DjangoTaskRepository(), DjangoChordCounterRepository()
+)
 
 # -- Celery bridge ---------------------------------------------------------------------------
 _kombu: Serializer = KombuSerializer("json", accept={"application/json"})
@@ -56,3 +61,4 @@ _not_tasks: TaskRepository = MemoryGroupRepository()  # type: ignore[assignment]
 _not_groups: GroupRepository = MemoryChordCounterRepository()  # type: ignore[assignment]
 _not_chords: ChordCounterRepository = MemoryTaskRepository()  # type: ignore[assignment]
 _not_clock: Clock = JsonSerializer()  # type: ignore[assignment]
+_not_parts: ChordPartStore = DjangoChordCounterRepository()  # type: ignore[assignment]
