@@ -1027,32 +1027,25 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
     return TaskRecord(**values)
 
 
-@functools.lru_cache(maxsize=1)
-def _task_limits_cached(fields: tuple[tuple[str, int | None], ...]) -> FieldLimits:
-    widths = {name: width for name, width in fields if width is not None}
-    return FieldLimits(
-        id=widths["task_id"],
-        task_name=widths["task_name"],
-        periodic_task_name=widths["periodic_task_name"],
-        worker=widths["worker"],
-        status=widths["status"],
-        content_type=widths["content_type"],
-        content_encoding=widths["content_encoding"],
-    )
-
-
+@functools.cache
 def _task_limits() -> FieldLimits:
-    names = (
-        "task_id",
-        "task_name",
-        "periodic_task_name",
-        "worker",
-        "status",
-        "content_type",
-        "content_encoding",
+    # The widths are the model's, fixed when it is defined (the id width setting included):
+    # worked out once per process, not on every stored result.
+    def width(name: str) -> int:
+        max_length = _model_field(TaskResult, name).max_length
+        if max_length is None:  # pragma: no cover - every limited field is a CharField
+            raise TypeError(f"TaskResult.{name} has no max_length")
+        return int(max_length)
+
+    return FieldLimits(
+        id=width("task_id"),
+        task_name=width("task_name"),
+        periodic_task_name=width("periodic_task_name"),
+        worker=width("worker"),
+        status=width("status"),
+        content_type=width("content_type"),
+        content_encoding=width("content_encoding"),
     )
-    fields = tuple((name, _model_field(TaskResult, name).max_length) for name in names)
-    return _task_limits_cached(fields)
 
 
 def _mysql_new_row_style(connection: BaseDatabaseWrapper) -> str:
