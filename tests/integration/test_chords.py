@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from celery import Celery, chain, chord, group, signals, states, uuid
@@ -308,6 +308,88 @@ def test_mark_as_done_for_another_task_id_counts_the_request(
     backend.mark_as_done(other, 1, request=part_request(group_id, t1, callback))
     assert backend.get_task_meta(other, cache=False)["result"] == 1
     assert sent_callbacks.sent == [(callback.id, "tests.tsum", ([7],))]
+
+
+def test_parts_under_repeatable_read_do_not_deadlock(
+    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """MariaDB at REPEATABLE READ: parts done by 4 threads at once count without a deadlock.
+
+    Under REPEATABLE READ, InnoDB locks the rows an INSERT ... SELECT reads; a part insert
+    that read the counter's row would hold a shared lock that the next part's decrement has
+    to wait for, in both directions. Django's default is READ COMMITTED; this is the other.
+    """
+    if connections[db_alias].vendor != "mysql":
+        pytest.skip("InnoDB's REPEATABLE READ row locks")
+    group_id, task_ids, callback = start_chord(backend, 40)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def report(ids: list[str]) -> None:
+        try:
+            with connections[db_alias].cursor() as cursor:
+                cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            start.wait()
+            for task_id in ids:
+                request = part_request(group_id, task_id, callback)
+                backend.mark_as_done(task_id, task_ids.index(task_id), request=request)
+        except BaseException as exc:  # reported below, with the thread's traceback
+            errors.append(exc)
+        finally:
+            for connection in connections.all(initialized_only=True):
+                connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(report, task_ids[i::4]) for i in range(4)]:
+            future.result()
+    assert errors == []
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", (list(range(40)),))]
+
+
+class OwnPartReturn(DatabaseBackend):
+    """A project's backend that overrides on_chord_part_return (and records the calls)."""
+
+    calls: ClassVar[list[str]] = []
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
+        """Record the call, then count as usual."""
+        self.calls.append(request.id)
+        super().on_chord_part_return(request, state, result, **kwargs)
+
+
+class NarrowStore(DatabaseBackend):
+    """A project's backend whose _store_result does not pass unknown keywords on."""
+
+    def _store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+        using: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Store the result only (the chord_part keyword is dropped)."""
+        return super()._store_result(task_id, result, state, traceback, request, using)
+
+
+@pytest.mark.parametrize("backend_class", [OwnPartReturn, NarrowStore])
+def test_subclasses_keep_celerys_two_steps(
+    db_alias: str, sent_callbacks: SentCallbacks, backend_class: type[DatabaseBackend]
+) -> None:
+    """An override of on_chord_part_return still runs; a narrow _store_result still counts."""
+    OwnPartReturn.calls.clear()
+    with route_results_to(db_alias):
+        app_ = make_app()
+        custom = backend_class(app=app_)
+        group_id, (t1, t2), callback = start_chord(custom, 2)
+        for value, task_id in enumerate((t1, t2)):
+            custom.mark_as_done(task_id, value, request=part_request(group_id, task_id, callback))
+        assert custom.get_task_meta(t2, cache=False)["result"] == 1
+    assert sent_callbacks.sent == [(callback.id, "tests.tsum", ([0, 1],))]
+    if backend_class is OwnPartReturn:
+        assert OwnPartReturn.calls == [t1, t2]
 
 
 # -- a real worker (threads pool, in-memory broker) -----------------------------------------------

@@ -9,15 +9,19 @@ routing, error translation after a killed connection, and the old managers' API.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import sqlite3
 import threading
+import uuid
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import attrs
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 from django.db.models import Field, Model
 from django.db.utils import DatabaseError, OperationalError
@@ -383,6 +387,33 @@ def test_default_expiry_batches_on_sqlite_only() -> None:
     assert DjangoTaskRepository.expiry_batch_sizes == {"sqlite": 50_000}
 
 
+def test_expiry_batch_setting_batches_every_vendor(db_alias: str) -> None:
+    """DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE caps the rows per DELETE on every database."""
+    tasks = DjangoTaskRepository(using=db_alias)
+    for n in range(7):
+        tasks.store(full_task(f"old-{n}", date_done=T0 + n * timedelta(seconds=1)))
+    with (
+        override_settings(DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE=3),
+        queries_on(db_alias) as captured,
+    ):
+        assert tasks.delete_done_before(T0 + timedelta(days=1), None) == 7
+    deletes = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3, deletes
+
+
+@pytest.mark.parametrize("value", [0, -5, "1000", 2.5, True])
+def test_expiry_batch_setting_refuses_bad_values(db_alias: str, value: object) -> None:
+    """A bad batch size names the setting and the value, and deletes nothing."""
+    tasks = DjangoTaskRepository(using=db_alias)
+    tasks.store(full_task("old", date_done=T0))
+    with (
+        override_settings(DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE=value),
+        pytest.raises(ImproperlyConfigured, match=r"DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE.*got"),
+    ):
+        tasks.delete_done_before(T0 + timedelta(days=1), None)
+    assert tasks.get("old") is not None
+
+
 def test_delete_done_before_refuses_an_empty_batch(db_alias: str) -> None:
     """A batch size below 1 is a programming error, refused before any statement."""
     with queries_on(db_alias) as captured, pytest.raises(ValueError, match="batch_size"):
@@ -675,6 +706,42 @@ def test_oversize_ids_are_refused_before_storage(db_alias: str) -> None:
         with pytest.raises(InvalidRecordError, match="group_id"):
             store.start_chord(ChordCounter(group_id=long_id, count=1))
     assert len(captured) == 0
+
+
+# -- connections and keys --------------------------------------------------------------------------
+
+
+@transactional
+def test_bound_tables_do_not_keep_thread_connections_alive(db_alias: str) -> None:
+    """A thread's connection, once closed and dropped, is freed with the tables bound to it."""
+    wrappers: list[weakref.ReferenceType[Any]] = []
+
+    def use_and_drop() -> None:
+        try:
+            assert DjangoTaskRepository(using=db_alias).get("nothing") is None
+            wrappers.append(weakref.ref(connections[db_alias]))
+        finally:
+            _close_thread_connections()
+
+    for _ in range(5):
+        thread = threading.Thread(target=use_and_drop)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(wrappers) == 5
+    assert [ref() for ref in wrappers] == [None] * 5
+
+
+def test_ids_that_are_not_str_are_looked_up_by_their_text(db_alias: str) -> None:
+    """A UUID given as an id is sent as its text, as the model fields would send it."""
+    task_id = uuid.uuid4()
+    tasks = DjangoTaskRepository(using=db_alias)
+    tasks.store(full_task(str(task_id)))
+    found = tasks.get(cast(Any, task_id))
+    assert found is not None
+    assert found.task_id == str(task_id)
+    tasks.delete(cast(Any, task_id))
+    assert tasks.get(str(task_id)) is None
 
 
 # -- routing --------------------------------------------------------------------------------------

@@ -400,15 +400,23 @@ class DatabaseBackend(BaseBackend):
         Celery stores the result, then calls ``on_chord_part_return``: two transactions per
         header task. Here both go to ``ResultStore.store_chord_part`` (one transaction, one
         statement on PostgreSQL), through Celery's ``store_result`` so its retry policy
-        (``result_backend_always_retry``) covers the pair.
+        (``result_backend_always_retry``) covers the pair. A subclass that overrides
+        ``on_chord_part_return`` keeps Celery's two steps, so its override still runs.
         """
         group_id = getattr(request, "group", None)
         own_part = getattr(request, "chord", None) and getattr(request, "id", None) == task_id
-        if not (group_id and own_part and store_result) or getattr(request, "ignore_result", False):
+        ours = type(self).on_chord_part_return is DatabaseBackend.on_chord_part_return
+        ignored = getattr(request, "ignore_result", False)
+        if not (group_id and own_part and store_result and ours) or ignored:
             super().mark_as_done(task_id, result, request, store_result, state)
             return
         counts: list[PartCount] = []
         self.store_result(task_id, result, state, request=request, chord_part=(group_id, counts))
+        if not counts:
+            # A subclass's _store_result that did not pass the keyword on stored only the
+            # result: count the part as Celery would.
+            self.on_chord_part_return(request, state, result)
+            return
         self._part_counted(request, str(group_id), counts[-1])
 
     def _part_counted(self, request: Any, group_id: str, part: PartCount) -> None:

@@ -15,12 +15,11 @@ one connection:
 - a cache of the SQL statements the repositories built for it.
 
 Connections are per thread (and per alias), so a ``BoundTable`` is never shared across threads;
-the cache holds them weakly by connection, and a change of ``USE_TZ`` gets a fresh one.
+each connection wrapper holds its own, and a change of ``USE_TZ`` gets a fresh one.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any
@@ -78,8 +77,9 @@ class BoundTable:
     def _preparer(self, field: Field[Any, Any]) -> Preparer | None:
         kind = field.get_internal_type()
         if kind in _TEXT_TYPES:
-            # CharField/TextField send a str unchanged (``to_python`` of a str is itself).
-            return self._replace_nul if self._nul_replacement is not None else None
+            # CharField/TextField send a str unchanged (``to_python`` of a str is itself) and
+            # anything else (a UUID task id) as its str(), as the fields do.
+            return self._text
         if kind in _DATETIME_TYPES:
             return self._datetime
         connection = self.connection
@@ -89,16 +89,25 @@ class BoundTable:
 
         return prepare
 
-    def _replace_nul(self, value: Any) -> Any:
-        if isinstance(value, str) and "\x00" in value:
-            return value.replace("\x00", self._nul_replacement or "")
+    def _text(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            value = str(value)
+        if self._nul_replacement is not None and "\x00" in value:
+            return value.replace("\x00", self._nul_replacement)
         return value
 
     def _datetime(self, value: Any) -> Any:
-        if isinstance(value, datetime) and not settings.USE_TZ:
-            # Without USE_TZ Django stores naive local times and its backends refuse aware
-            # values; records always hold aware ones.
-            value = django_timezone.make_naive(value, django_timezone.get_default_timezone())
+        if isinstance(value, datetime):
+            if not settings.USE_TZ:
+                # Without USE_TZ Django stores naive local times and its backends refuse
+                # aware values; records always hold aware ones.
+                if django_timezone.is_aware(value):
+                    value = django_timezone.make_naive(
+                        value, django_timezone.get_default_timezone()
+                    )
+            elif django_timezone.is_naive(value):
+                # As DateTimeField does (without its warning): a naive time is local time.
+                value = django_timezone.make_aware(value, django_timezone.get_default_timezone())
         return self.connection.ops.adapt_datetimefield_value(value)
 
     def prepare(self, name: str, value: Any) -> Any:
@@ -162,9 +171,11 @@ class BoundTable:
 
 
 _CacheKey = tuple[type[Model], str | None, bool]
-_BOUND: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[_CacheKey, BoundTable]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The attribute of a connection wrapper that holds its bound tables. On the wrapper itself,
+#: not in a module-level map: each BoundTable refers back to its connection, so a map keyed
+#: by connections (even weakly) would keep every thread's connection alive for ever, while
+#: this reference cycle goes with the wrapper when its thread is done with it.
+_CACHE_ATTRIBUTE = "_django_celery_results_bound_tables"
 
 
 def bound_table(
@@ -172,9 +183,10 @@ def bound_table(
 ) -> BoundTable:
     """The ``BoundTable`` of ``model`` on ``connection``, built at first use."""
     key = (model, nul_replacement, bool(settings.USE_TZ))
-    tables = _BOUND.get(connection)
+    tables: dict[_CacheKey, BoundTable] | None = getattr(connection, _CACHE_ATTRIBUTE, None)
     if tables is None:
-        tables = _BOUND[connection] = {}
+        tables = {}
+        setattr(connection, _CACHE_ATTRIBUTE, tables)
     table = tables.get(key)
     if table is None:
         table = tables[key] = BoundTable(model, connection, nul_replacement)

@@ -30,6 +30,8 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import attrs
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
@@ -111,6 +113,7 @@ class _DjangoRepository:
     #: write lock for the whole database: 50,000 rows hold it for about a quarter of a second
     #: here, so workers storing results wait that long at most, and a backlog of 100,000 rows
     #: takes three statements (measured in BENCHMARKS.md against the old single ``DELETE``).
+    #: ``DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE`` sets one batch size for every vendor.
     expiry_batch_sizes: ClassVar[Mapping[str, int]] = {"sqlite": 50_000}
 
     #: Vendor -> SQL family; a subclass (or a test) can point a vendor at another family.
@@ -216,6 +219,8 @@ class _DjangoRepository:
         with translate_errors(alias):
             connection = connections[alias]
             if batch_size is None:
+                batch_size = _expiry_batch_setting()
+            if batch_size is None:
                 batch_size = self.expiry_batch_sizes.get(connection.vendor)
             cutoff_value = self._db_value(connection, date_field, cutoff)
             if batch_size is None:
@@ -315,6 +320,24 @@ class _DjangoRepository:
                 return total
 
 
+#: Rows per ``DELETE`` of expiry on every database, overriding ``expiry_batch_sizes``: for
+#: servers where one big ``DELETE`` fails (a ``statement_timeout``, Galera's or Group
+#: Replication's transaction size limits) or lags the replicas too long.
+EXPIRY_BATCH_SETTING = "DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE"
+
+
+def _expiry_batch_setting() -> int | None:
+    value = getattr(settings, EXPIRY_BATCH_SETTING, None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ImproperlyConfigured(
+            f"{EXPIRY_BATCH_SETTING} must be a whole number of rows >= 1 (or None for the "
+            f"default steps), got {value!r}"
+        )
+    return value
+
+
 def _in_callers_transaction(connection: BaseDatabaseWrapper) -> bool:
     """Whether the caller holds an open transaction (not just a test case's wrapping one).
 
@@ -347,10 +370,14 @@ def _write_transaction(connection: BaseDatabaseWrapper) -> Iterator[None]:
         cursor.execute(begin)
         try:
             yield
+            cursor.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            # Also when COMMIT itself failed (or was interrupted): Django believes the
+            # connection is in autocommit, so no transaction may stay open on it. A ROLLBACK
+            # that fails too (a lost connection) leaves the original error to report.
+            with contextlib.suppress(Exception):
+                cursor.execute("ROLLBACK")
             raise
-        cursor.execute("COMMIT")
 
 
 def _model_field(model: type[Model], name: str) -> Field[Any, Any]:
@@ -805,11 +832,39 @@ class DjangoChordCounterRepository(_DjangoRepository):
 
         The count after the decrement, or None when nothing was counted.
         """
-        if not self._parts.record(connection, cursor, group_id, task_id, self._bound(connection)):
+        parts = self._parts
+        key = self._db_value(connection, "group_id", group_id)
+        if self._family(connection) == _DUPLICATE_KEY:
+            # InnoDB: the decrement comes first, so its exclusive lock on the counter's row
+            # queues every report of the chord before any touches the parts' unique index
+            # (concurrent inserts of one part id deadlock there otherwise, and an insert
+            # that reads the counter takes a shared lock on it under REPEATABLE READ).
+            remaining = self._decrement_in(connection, cursor, key)
+            if remaining is None:
+                return None  # unknown or finished chord: nothing recorded
+            if not parts.record(connection, cursor, group_id, task_id, self._bound(connection)):
+                # Already counted: undo the decrement, unseen (the row is still locked by us).
+                self._increment_in(connection, cursor, key)
+                return None
+            return remaining
+        if not parts.record(connection, cursor, group_id, task_id, self._bound(connection)):
             return None
-        return self._decrement_in(
-            connection, cursor, self._db_value(connection, "group_id", group_id)
+        remaining = self._decrement_in(connection, cursor, key)
+        if remaining is None and not parts.records_only_while_counting(connection):
+            # The part was recorded for a chord that counts nothing more (finished, unknown):
+            # take it back, so such reports leave no row behind.
+            parts.forget(connection, cursor, group_id, task_id)
+        return remaining
+
+    def _increment_in(self, connection: BaseDatabaseWrapper, cursor: Any, key: Any) -> None:
+        sql = self._bound(connection).statement(
+            "increment",
+            lambda b: (
+                f"UPDATE {b.table} SET {b.columns['count']} = {b.columns['count']} + 1 "
+                f"WHERE {b.columns['group_id']} = %s"
+            ),
         )
+        cursor.execute(sql, [key])
 
     def _not_counted(self, connection: BaseDatabaseWrapper, cursor: Any, key: Any) -> PartCount:
         """The answer when a report counted nothing: a duplicate, a finished or unknown chord."""
@@ -981,7 +1036,8 @@ class _ChordPartTable(_DjangoRepository):
     ) -> bool:
         """Insert the part on ``cursor`` (in the caller's transaction); False if it was there.
 
-        Also False, inserting nothing, when ``counter`` holds no count above zero for the chord.
+        On the ON CONFLICT family (PostgreSQL, SQLite) also False, inserting nothing, when
+        ``counter`` holds no count above zero for the chord (``records_only_while_counting``).
         """
         family = self._family(connection)
         if family == _ON_CONFLICT:
@@ -992,15 +1048,17 @@ class _ChordPartTable(_DjangoRepository):
         params = self._params(connection, group_id, task_id)
         if family == _DUPLICATE_KEY:
             # FOUND_ROWS makes the affected-row count ambiguous; LAST_INSERT_ID is the new id
-            # on an insert and 0 when the part was already counted (or nothing was inserted).
+            # on an insert and 0 when the part was already counted. No ``WHERE EXISTS`` on the
+            # counter here: InnoDB would take a shared lock on the counter's row under
+            # REPEATABLE READ, and two parts then deadlock on the decrement's exclusive lock;
+            # ``_count_in`` removes the row again when the decrement counts nothing.
             sql = bound.statement(
-                ("insert_duplicate_key", counter.table),
+                "insert_duplicate_key",
                 lambda b: (
-                    f"{self._insert_if_counting(b, counter)} ON DUPLICATE KEY UPDATE "
-                    f"{b.pk} = LAST_INSERT_ID(0) + {b.pk}"
+                    f"{self._insert(b)} ON DUPLICATE KEY UPDATE {b.pk} = LAST_INSERT_ID(0) + {b.pk}"
                 ),
             )
-            cursor.execute(sql, [*params, counter.prepare("group_id", group_id)])
+            cursor.execute(sql, params)
             return bool(cursor.lastrowid)
         from django.db import IntegrityError
 
@@ -1010,6 +1068,23 @@ class _ChordPartTable(_DjangoRepository):
         except IntegrityError:
             return False
         return True
+
+    def records_only_while_counting(self, connection: BaseDatabaseWrapper) -> bool:
+        """Whether ``record`` inserts nothing unless the counter is above zero."""
+        return self._family(connection) == _ON_CONFLICT
+
+    def forget(
+        self, connection: BaseDatabaseWrapper, cursor: Any, group_id: str, task_id: str
+    ) -> None:
+        """Delete one recorded part on ``cursor`` (in the caller's transaction)."""
+        sql = self._bound(connection).statement(
+            "forget",
+            lambda b: (
+                f"DELETE FROM {b.table} WHERE {b.columns['group_id']} = %s "
+                f"AND {b.columns['task_id']} = %s"
+            ),
+        )
+        cursor.execute(sql, self._params(connection, group_id, task_id)[:2])
 
     def clear(self, group_id: str) -> None:
         """Delete the chord's parts."""
