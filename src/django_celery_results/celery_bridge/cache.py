@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from ..domain import keyvalue
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chords import fire_chord_callback
-from .polling import poll_ready
+from .polling import NativeJoin
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 SERIALIZER = "pickle"
 
 
-class CacheBackend(KeyValueStoreBackend):
+class CacheBackend(NativeJoin, KeyValueStoreBackend):
     """Celery result backend keeping results in a Django cache (``"django-cache"``).
 
     The cache is ``CACHES[alias]`` where ``alias`` is Celery's ``cache_backend`` setting
@@ -224,39 +224,17 @@ class CacheBackend(KeyValueStoreBackend):
 
     # -- native join -------------------------------------------------------------------------
 
-    def get_many(
-        self,
-        task_ids: Iterable[str],
-        timeout: float | None = None,
-        interval: float | None = 0.5,
-        no_ack: bool = True,
-        on_message: Callable[[dict[str, Any]], None] | None = None,
-        on_interval: Callable[[], None] | None = None,
-        max_iterations: int | None = None,
-        READY_STATES: frozenset[str] = states.READY_STATES,  # noqa: N803 - Celery's keyword
+    def _task_key(self, task_id: Any) -> str:
+        """Celery hands some ids over as bytes."""
+        return _text(task_id)
+
+    def _read_ready(
+        self, pending: list[str], ready_states: frozenset[str]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
-
-        Each poll reads every still-pending task with one ``get_many`` on the cache (both keys
-        of each task), however many there are; ``join_native`` and the chord join use it.
-        """
-
-        def read_ready(pending: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-            for task_id, stored in self.results.get_metas(pending).items():
-                if stored.get("status") in READY_STATES:
-                    yield task_id, self.meta_from_decoded(dict(stored))
-
-        return poll_ready(
-            self,
-            (_text(task_id) for task_id in task_ids),
-            read_ready,
-            timeout=timeout,
-            interval=interval,
-            on_message=on_message,
-            on_interval=on_interval,
-            max_iterations=max_iterations,
-            ready_states=READY_STATES,
-        )
+        """One ``get_many`` on the cache (both keys of each task) per poll."""
+        for task_id, stored in self.results.get_metas(pending).items():
+            if stored.get("status") in ready_states:
+                yield task_id, self.meta_from_decoded(dict(stored))
 
     # -- groups ------------------------------------------------------------------------------
 

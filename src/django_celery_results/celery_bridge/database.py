@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chords import fire_chord_callback
 from .composition import Repositories, configured_repositories, orm_repositories
-from .polling import poll_ready
+from .polling import NativeJoin
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class _UtcClock:
         return now
 
 
-class DatabaseBackend(BaseBackend):
+class DatabaseBackend(NativeJoin, BaseBackend):
     """Celery result backend keeping results through Django (``result_backend = "django-db"``).
 
     Which storage it uses is chosen once, at first use, by the
@@ -265,40 +265,13 @@ class DatabaseBackend(BaseBackend):
 
     # -- native join -------------------------------------------------------------------------
 
-    def get_many(
-        self,
-        task_ids: Iterable[str],
-        timeout: float | None = None,
-        interval: float | None = 0.5,
-        no_ack: bool = True,
-        on_message: Callable[[dict[str, Any]], None] | None = None,
-        on_interval: Callable[[], None] | None = None,
-        max_iterations: int | None = None,
-        READY_STATES: frozenset[str] = states.READY_STATES,  # noqa: N803 - Celery's keyword
+    def _read_ready(
+        self, pending: list[str], ready_states: frozenset[str]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
-
-        Each poll reads every still-pending id in one query per chunk of ids (the repository's
-        ``get_many``), instead of one query per id; Celery's ``join_native``/``iter_native``
-        and the chord join use it.
-        """
-
-        def read_ready(pending: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-            for task_id, record in self.result_store.get_tasks(pending).items():
-                if record.status in READY_STATES:
-                    yield task_id, self.meta_from_decoded(self._meta_from_record(record))
-
-        return poll_ready(
-            self,
-            (str(task_id) for task_id in task_ids),
-            read_ready,
-            timeout=timeout,
-            interval=interval,
-            on_message=on_message,
-            on_interval=on_interval,
-            max_iterations=max_iterations,
-            ready_states=READY_STATES,
-        )
+        """One ``SELECT`` per chunk of ids (the repository's ``get_many``) per poll."""
+        for task_id, record in self.result_store.get_tasks(pending).items():
+            if record.status in ready_states:
+                yield task_id, self.meta_from_decoded(self._meta_from_record(record))
 
     # -- groups ------------------------------------------------------------------------------
 

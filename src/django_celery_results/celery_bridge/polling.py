@@ -1,60 +1,79 @@
-"""The polling loop of ``get_many`` (Celery's native join) that both backends share."""
+"""Celery's ``get_many`` (the native join's polling loop), written once for both backends."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from celery import states
-
-#: Reads the still-pending ids in one go and yields ``(task_id, meta)`` for the ready ones.
-ReadReady = Callable[[list[str]], Iterable[tuple[str, dict[str, Any]]]]
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 
-def poll_ready(
-    backend: Any,
-    task_ids: Iterable[str],
-    read_ready: ReadReady,
-    *,
-    timeout: float | None,
-    interval: float | None,
-    on_message: Callable[[dict[str, Any]], None] | None,
-    on_interval: Callable[[], None] | None,
-    max_iterations: int | None,
-    ready_states: frozenset[str],
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
+class NativeJoin:
+    """Mixed into a backend before Celery's base class: ``get_many`` over one batch read.
 
-    Ready results already in the backend's result cache come first; then each poll reads
-    every still-pending id with one ``read_ready`` call (one query per chunk of ids, one cache
-    round trip), caches the SUCCESS metas (a stored SUCCESS is final), and sleeps ``interval``
-    seconds (0.5 when None) before the next. Raises the backend's ``TimeoutError`` after
-    ``timeout`` seconds; stops quietly after ``max_iterations`` polls.
+    The backend provides ``_read_ready`` (read every pending id at once, yield the ready ones
+    with their metas) and, if its ids may arrive as bytes, ``_task_key``.
     """
-    pending = set(task_ids)
-    for task_id in list(pending):
-        cached = backend._cache.get(task_id)
-        if cached is not None and cached.get("status") in ready_states:
-            pending.discard(task_id)
-            yield task_id, cached
-    started = time.monotonic()
-    iterations = 0
-    while pending:
-        for task_id, meta in read_ready(list(pending)):
-            if meta.get("status") == states.SUCCESS:
-                backend._cache[task_id] = meta
-            pending.discard(task_id)
-            if on_message is not None:
-                on_message(meta)
-            yield task_id, meta
-        if not pending:
-            return
-        if timeout is not None and time.monotonic() - started >= timeout:
-            raise backend.TimeoutError(f"The operation timed out ({timeout} s).")
-        if on_interval is not None:
-            on_interval()
-        iterations += 1
-        if max_iterations is not None and iterations >= max_iterations:
-            return
-        time.sleep(0.5 if interval is None else interval)
+
+    #: Celery's result cache of the backend (set by Celery's ``Backend.__init__``).
+    _cache: MutableMapping[str, Any]
+
+    def _task_key(self, task_id: Any) -> str:
+        """The id as the storage knows it."""
+        return str(task_id)
+
+    def _read_ready(
+        self, pending: list[str], ready_states: frozenset[str]
+    ) -> Iterable[tuple[str, dict[str, Any]]]:
+        """Read every id of ``pending`` at once; yield ``(task_id, meta)`` for the ready ones."""
+        raise NotImplementedError
+
+    def get_many(
+        self,
+        task_ids: Iterable[str],
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_interval: Callable[[], None] | None = None,
+        max_iterations: int | None = None,
+        READY_STATES: frozenset[str] = states.READY_STATES,  # noqa: N803 - Celery's keyword
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``(task_id, meta)`` for each of ``task_ids`` as it becomes ready.
+
+        Ready results already in the result cache come first; then each poll reads every
+        still-pending id with one ``_read_ready`` call (one query per chunk of ids, one cache
+        round trip) instead of one read per id, caches the SUCCESS metas (a stored SUCCESS is
+        final), and sleeps ``interval`` seconds (0.5 when None) before the next. Raises
+        Celery's ``TimeoutError`` after ``timeout`` seconds; stops quietly after
+        ``max_iterations`` polls. Celery's ``join_native``/``iter_native`` and the chord join
+        use it.
+        """
+        pending = {self._task_key(task_id) for task_id in task_ids}
+        for task_id in list(pending):
+            cached = self._cache.get(task_id)
+            if cached is not None and cached.get("status") in READY_STATES:
+                pending.discard(task_id)
+                yield task_id, cached
+        started = time.monotonic()
+        iterations = 0
+        while pending:
+            for task_id, meta in self._read_ready(list(pending), READY_STATES):
+                if meta.get("status") == states.SUCCESS:
+                    self._cache[task_id] = meta
+                pending.discard(task_id)
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            if not pending:
+                return
+            if timeout is not None and time.monotonic() - started >= timeout:
+                raise CeleryTimeoutError(f"The operation timed out ({timeout} s).")
+            if on_interval is not None:
+                on_interval()
+            iterations += 1
+            if max_iterations is not None and iterations >= max_iterations:
+                return
+            time.sleep(0.5 if interval is None else interval)

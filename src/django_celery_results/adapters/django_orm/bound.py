@@ -31,7 +31,7 @@ from django.utils import timezone as django_timezone
 
 __all__ = ["BoundTable", "bound_table"]
 
-#: How a Python value becomes the parameter sent for one column (None: sent unchanged).
+#: How a Python value (never None) becomes the parameter sent for one column.
 Preparer = Callable[[Any], Any]
 #: Django's read converters: ``converter(value, expression, connection)``.
 _Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
@@ -66,7 +66,7 @@ class BoundTable:
             name: quote(field.column) for name, field in self.fields.items() if field.column
         }
         self._nul_replacement = nul_replacement
-        self._preparers: dict[str, Preparer | None] = {
+        self._preparers: dict[str, Preparer] = {
             name: self._preparer(field) for name, field in self.fields.items()
         }
         self._statements: dict[Hashable, str] = {}
@@ -74,7 +74,7 @@ class BoundTable:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _preparer(self, field: Field[Any, Any]) -> Preparer | None:
+    def _preparer(self, field: Field[Any, Any]) -> Preparer:
         kind = field.get_internal_type()
         if kind in _TEXT_TYPES:
             # CharField/TextField send a str unchanged (``to_python`` of a str is itself) and
@@ -114,16 +114,14 @@ class BoundTable:
         """``value`` for column ``name`` as the field would send it to this database."""
         if value is None:
             return None
-        preparer = self._preparers[name]
-        return value if preparer is None else preparer(value)
+        return self._preparers[name](value)
 
     def prepare_all(self, names: Sequence[str], values: Sequence[Any]) -> list[Any]:
         """``prepare`` for each of ``names`` with the value at the same position."""
         preparers = self._preparers
         out: list[Any] = []
         for name, value in zip(names, values, strict=True):
-            preparer = preparers[name]
-            out.append(value if value is None or preparer is None else preparer(value))
+            out.append(None if value is None else preparers[name](value))
         return out
 
     # -- reading ------------------------------------------------------------------------------
