@@ -282,3 +282,152 @@ def test_reverse_matches_the_old_package(id_first_urls: bool | None) -> None:
     old = oldpkg.run_old(_REVERSE, settings=settings, modules=modules)
     ours = oldpkg.run_current(_REVERSE, settings=settings, modules=modules)
     assert json.loads(ours) == json.loads(old)
+
+
+# -- rows this app cannot decode ---------------------------------------------------------------
+
+
+class StoredAsPickle:
+    """Ids of rows a pickle-writing app stored, read back by the JSON-only ``app``.
+
+    ``task_group`` is saved by the reading app (a JSON row) and holds the pickle tasks;
+    ``pickle_group`` is itself a pickle row.
+    """
+
+    def __init__(self, app: Celery) -> None:
+        writer = Celery("views-pickle-writer", set_as_current=False)
+        writer.conf.update(
+            result_backend="django-db",
+            result_serializer="pickle",
+            accept_content=["json", "pickle"],
+        )
+        self.success = uuid()
+        self.failure = uuid()
+        self.task_group = uuid()
+        self.pickle_group = uuid()
+        writer.backend.store_result(self.success, {"answer": 42}, states.SUCCESS)
+        writer.backend.mark_as_failure(
+            self.failure, ValueError(SECRET_MESSAGE), traceback=TRACEBACK
+        )
+        members = [app.AsyncResult(i) for i in (self.success, self.failure)]
+        GroupResult(self.task_group, members, app=app).save()
+        GroupResult(self.pickle_group, [writer.AsyncResult(self.success)], app=writer).save()
+
+
+@pytest.fixture
+def pickled(app: Celery) -> StoredAsPickle:
+    """Pickle rows (a SUCCESS, a FAILURE, a group) under an app that accepts JSON only."""
+    # Celery's default, said explicitly: the reading app accepts JSON only.
+    app.conf.update(accept_content=["json"], result_accept_content=None)
+    return StoredAsPickle(app)
+
+
+#: What anyone is told about a row that cannot be decoded: the fact, not the reason.
+UNDECODABLE_TASK = "the stored result of this task cannot be decoded"
+UNDECODABLE_GROUP = "the stored group cannot be decoded"
+#: What active staff (or everyone, when tracebacks are exposed) also learn: the reason.
+DISALLOWED = (
+    ": kombu.exceptions.ContentDisallowed: Refusing to deserialize untrusted content of type "
+    "pickle (application/x-python-serialize)"
+)
+
+
+def _undecodable_task(task_id: str, status: str, error: str) -> dict[str, Any]:
+    return {"id": task_id, "status": status, "result": None, "error": error}
+
+
+def test_undecodable_task_status_is_json_with_state_and_error(
+    client: Client, pickled: StoredAsPickle
+) -> None:
+    """A pickle row under a JSON-only app: 200 with the stored state and why it is unreadable."""
+    assert _get(client, f"/results/task/status/{pickled.success}/") == {
+        "task": _undecodable_task(pickled.success, "SUCCESS", UNDECODABLE_TASK)
+    }
+    assert _get(client, f"/results/task/status/{pickled.failure}/") == {
+        "task": {**_undecodable_task(pickled.failure, "FAILURE", UNDECODABLE_TASK), **HIDDEN}
+    }
+
+
+def test_undecodable_task_done_is_json_with_state_and_error(
+    client: Client, pickled: StoredAsPickle
+) -> None:
+    """is_task_successful answers from the stored state, with the decoding error."""
+    assert _get(client, f"/results/task/done/{pickled.success}/") == {
+        "task": {
+            "id": pickled.success,
+            "executed": True,
+            "status": "SUCCESS",
+            "error": UNDECODABLE_TASK,
+        }
+    }
+    assert _get(client, f"/results/task/done/{pickled.failure}/") == {
+        "task": {
+            "id": pickled.failure,
+            "executed": False,
+            "status": "FAILURE",
+            "error": UNDECODABLE_TASK,
+        }
+    }
+
+
+def test_undecodable_group_members_are_json_with_state_and_error(
+    client: Client, pickled: StoredAsPickle
+) -> None:
+    """A readable group of unreadable tasks lists each member's state and error on both views."""
+    assert _get(client, f"/results/group/done/{pickled.task_group}/") == {
+        "group": {
+            "id": pickled.task_group,
+            "results": [
+                {
+                    "id": pickled.success,
+                    "executed": True,
+                    "status": "SUCCESS",
+                    "error": UNDECODABLE_TASK,
+                },
+                {
+                    "id": pickled.failure,
+                    "executed": False,
+                    "status": "FAILURE",
+                    "error": UNDECODABLE_TASK,
+                },
+            ],
+        }
+    }
+    assert _get(client, f"/results/group/status/{pickled.task_group}/") == {
+        "group": {
+            "id": pickled.task_group,
+            "results": [
+                _undecodable_task(pickled.success, "SUCCESS", UNDECODABLE_TASK),
+                {**_undecodable_task(pickled.failure, "FAILURE", UNDECODABLE_TASK), **HIDDEN},
+            ],
+        }
+    }
+
+
+def test_undecodable_group_is_json_with_error(client: Client, pickled: StoredAsPickle) -> None:
+    """A group row that cannot be decoded: 200, no members known, and the error."""
+    expected = {"group": {"id": pickled.pickle_group, "results": [], "error": UNDECODABLE_GROUP}}
+    assert _get(client, f"/results/group/done/{pickled.pickle_group}/") == expected
+    assert _get(client, f"/results/group/status/{pickled.pickle_group}/") == expected
+
+
+@pytest.mark.parametrize("who", ["staff", "exposed"])
+def test_undecodable_rows_explain_why_to_those_who_may_see_errors(
+    client: Client, pickled: StoredAsPickle, who: str
+) -> None:
+    """Active staff, or everyone under EXPOSE_TRACEBACKS, also get the decoding error's reason."""
+    if who == "staff":
+        client.force_login(_user(staff=True))
+    with override_settings(DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS=who == "exposed"):
+        task = _get(client, f"/results/task/status/{pickled.success}/")["task"]
+        done = _get(client, f"/results/task/done/{pickled.failure}/")["task"]
+        members = _get(client, f"/results/group/status/{pickled.task_group}/")["group"]
+        group = _get(client, f"/results/group/done/{pickled.pickle_group}/")["group"]
+    assert task == _undecodable_task(pickled.success, "SUCCESS", UNDECODABLE_TASK + DISALLOWED)
+    assert done["error"] == UNDECODABLE_TASK + DISALLOWED
+    failed = members["results"][1]
+    assert failed["status"] == "FAILURE"
+    assert failed["error"] == UNDECODABLE_TASK + DISALLOWED
+    # The decoded exception is unknown, so there is nothing to show even to staff.
+    assert (failed["result"], failed["exc"], failed["traceback"]) == (None, None, None)
+    assert group["error"] == UNDECODABLE_GROUP + DISALLOWED

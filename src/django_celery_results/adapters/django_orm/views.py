@@ -9,10 +9,19 @@ public must not see, so for a task in an exception state (FAILURE, RETRY, REVOKE
 ``result``, ``exc`` and ``traceback`` keys are ``null`` unless the request comes from an
 active staff user or the setting ``DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS = True`` publishes
 them to everyone (the old package always did).
+
+Rows this app cannot decode: a row written under another serializer than this app accepts (a
+pickle row read by an app whose ``accept_content`` is JSON only), or damaged, still answers
+JSON 200, never a 500 page. The answer carries the state and an ``error`` saying that the stored
+result (or group) cannot be decoded; why (the decoder's exception) is added for those who may see
+error details under the rule above. The state comes from the backend's own state column where it
+has one (``django-db``); a backend that keeps the state inside the undecodable payload cannot
+tell it, and the state is then ``null``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import current_app, states
@@ -21,8 +30,24 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from kombu.exceptions import DecodeError, SerializerNotInstalled
+
+from ...domain.errors import InvalidRecordError
+from ...domain.results import ResultStore
 
 __all__ = ["group_status", "is_group_successful", "is_task_successful", "task_status"]
+
+logger = logging.getLogger(__name__)
+
+#: What reading a stored row raises when its payload cannot be decoded here: a content type
+#: outside ``accept_content`` (kombu's ContentDisallowed, a SerializerNotInstalled) or with no
+#: serializer installed, a payload its serializer rejects (DecodeError), binary text that is not
+#: base64 (InvalidRecordError). Storage failures are not among them: those stay errors.
+_UNDECODABLE: tuple[type[Exception], ...] = (
+    DecodeError,
+    SerializerNotInstalled,
+    InvalidRecordError,
+)
 
 
 class _ResultEncoder(DjangoJSONEncoder):
@@ -60,6 +85,43 @@ def _members(group: GroupResult | None) -> list[object]:
     return list(group.results or []) if group is not None else []
 
 
+def _undecodable(what: str, exc: Exception, show_errors: bool) -> str:
+    """The ``error`` of an answer about a row that cannot be decoded."""
+    message = f"the stored {what} cannot be decoded"
+    if show_errors:
+        # The decoder's message may quote the payload, so it follows the error-detail rule.
+        kind = type(exc)
+        message += f": {kind.__module__}.{kind.__qualname__}: {exc}"
+    return message
+
+
+def _stored_state(task_id: str) -> str | None:
+    """The state stored for ``task_id``, read without decoding its payload; None if unknown."""
+    # django-db keeps the state in a column of its own beside the serialized payload, so it
+    # can be told when the payload cannot; a backend that keeps the state inside the payload
+    # (django-cache, Celery's key-value backends) has nothing to read it from.
+    store = getattr(current_app.backend, "result_store", None)
+    if not isinstance(store, ResultStore):
+        return None
+    record = store.get_task(task_id)
+    return states.PENDING if record is None else record.status
+
+
+def _task_undecodable(task_id: str, exc: Exception) -> str | None:
+    """Log the decoding failure of ``task_id``'s row and return its stored state."""
+    logger.warning("Cannot decode the stored result of task %s: %r", task_id, exc)
+    return _stored_state(task_id)
+
+
+def _restored_members(group_id: str, show_errors: bool) -> tuple[list[object], str | None]:
+    """A saved group's members and None, or no members and the error when it cannot be decoded."""
+    try:
+        return _members(_restore_group(group_id)), None
+    except _UNDECODABLE as exc:
+        logger.warning("Cannot decode the stored group %s: %r", group_id, exc)
+        return [], _undecodable("group", exc, show_errors)
+
+
 def _member_state(member: object, show_errors: bool) -> dict[str, Any]:
     if isinstance(member, GroupResult):
         results = [_member_state(inner, show_errors) for inner in _members(member)]
@@ -69,12 +131,48 @@ def _member_state(member: object, show_errors: bool) -> dict[str, Any]:
     return {"id": getattr(member, "id", None)}
 
 
-def _succeeded(member: object) -> bool:
-    # AsyncResult and GroupResult both answer successful() (a group: every member succeeded).
-    return isinstance(member, (AsyncResult, GroupResult)) and member.successful()
+def _member_done(member: object, show_errors: bool) -> dict[str, Any]:
+    # A nested group is done when every member is (GroupResult.successful() says the same);
+    # the first member that cannot be decoded lends the group its error.
+    if isinstance(member, GroupResult):
+        inner = [_member_done(each, show_errors) for each in _members(member)]
+        done: dict[str, Any] = {"id": member.id, "executed": all(i["executed"] for i in inner)}
+        errors = [i["error"] for i in inner if "error" in i]
+        if errors:
+            done["error"] = errors[0]
+        return done
+    if isinstance(member, AsyncResult):
+        return _task_done(member, show_errors)
+    return {"id": getattr(member, "id", None), "executed": False}
+
+
+def _task_done(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
+    try:
+        return {"id": result.id, "executed": result.successful()}
+    except _UNDECODABLE as exc:
+        status = _task_undecodable(result.id, exc)
+        return {
+            "id": result.id,
+            "executed": status == states.SUCCESS,
+            "status": status,
+            "error": _undecodable("result of this task", exc, show_errors),
+        }
 
 
 def _task_state(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
+    try:
+        return _decoded_task_state(result, show_errors)
+    except _UNDECODABLE as exc:
+        status = _task_undecodable(result.id, exc)
+        state: dict[str, Any] = {"id": result.id, "status": status, "result": None}
+        if status in states.EXCEPTION_STATES:
+            # The same keys as for a decoded failure; the exception itself is unknown.
+            state.update(exc=None, traceback=None)
+        state["error"] = _undecodable("result of this task", exc, show_errors)
+        return state
+
+
+def _decoded_task_state(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
     status = result.status
     state: dict[str, Any] = {"id": result.id, "status": status}
     if status in states.EXCEPTION_STATES:
@@ -93,8 +191,12 @@ def _task_state(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
 
 @never_cache
 def is_task_successful(request: HttpRequest, task_id: str) -> JsonResponse:
-    """``{"task": {"id": ..., "executed": bool}}``: whether the task finished with SUCCESS."""
-    return _json({"task": {"id": task_id, "executed": _async_result(task_id).successful()}})
+    """``{"task": {"id": ..., "executed": bool}}``: whether the task finished with SUCCESS.
+
+    For a row that cannot be decoded, ``executed`` follows the stored state, and ``status`` and
+    ``error`` are added (see the module docstring).
+    """
+    return _json({"task": _task_done(_async_result(task_id), _may_see_errors(request))})
 
 
 @never_cache
@@ -113,22 +215,34 @@ def task_status(request: HttpRequest, task_id: str) -> JsonResponse:
 def is_group_successful(request: HttpRequest, group_id: str) -> JsonResponse:
     """``{"group": {"id", "results": [{"id", "executed"}, ...]}}`` for a saved group.
 
-    A group that was never saved (``GroupResult.save()``) has an empty ``results`` list.
+    A group that was never saved (``GroupResult.save()``) has an empty ``results`` list; so has
+    one whose stored row cannot be decoded, with an ``error`` beside it. A member that cannot
+    be decoded is answered as ``is_task_successful`` answers it.
     """
-    results = [
-        {"id": getattr(member, "id", None), "executed": _succeeded(member)}
-        for member in _members(_restore_group(group_id))
-    ]
-    return _json({"group": {"id": group_id, "results": results}})
+    show_errors = _may_see_errors(request)
+    members, error = _restored_members(group_id, show_errors)
+    results = [_member_done(member, show_errors) for member in members]
+    return _json(_group_answer(group_id, results, error))
 
 
 @never_cache
 def group_status(request: HttpRequest, group_id: str) -> JsonResponse:
     """``{"group": {"id", "results": [<task state>, ...]}}``: each member as ``task_status``.
 
-    A group that was never saved has an empty ``results`` list; failed members follow the same
-    error-detail rule as ``task_status``.
+    A group that was never saved has an empty ``results`` list, and so has one whose stored row
+    cannot be decoded, with an ``error``; failed members and members that cannot be decoded
+    follow the same rules as ``task_status``.
     """
     show_errors = _may_see_errors(request)
-    results = [_member_state(member, show_errors) for member in _members(_restore_group(group_id))]
-    return _json({"group": {"id": group_id, "results": results}})
+    members, error = _restored_members(group_id, show_errors)
+    results = [_member_state(member, show_errors) for member in members]
+    return _json(_group_answer(group_id, results, error))
+
+
+def _group_answer(
+    group_id: str, results: list[dict[str, Any]], error: str | None
+) -> dict[str, Any]:
+    group: dict[str, Any] = {"id": group_id, "results": results}
+    if error is not None:
+        group["error"] = error
+    return {"group": group}
