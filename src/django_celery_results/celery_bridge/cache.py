@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, maybe_signature, states
+from celery import Celery, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
@@ -19,7 +19,7 @@ from ..adapters.django_cache import DjangoCacheStore
 from ..domain import keyvalue
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
-from .chords import fire_chord_callback
+from .chords import on_part_counted
 from .polling import NativeJoin
 
 logger = logging.getLogger(__name__)
@@ -300,29 +300,26 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
-        part = self.results.count_part(group_id, task_id, self._chord_lifetime)
-        if not part.chord_is_known:
-            callback = maybe_signature(request.chord, app=self.app)
-            self.chord_error_from_stack(
-                callback, ChordError(f"Chord {group_id} has no counter: cannot count its parts")
-            )
-            return
-        if not part.is_last:
-            return
-        callback = maybe_signature(request.chord, app=self.app)
-        header = self.restore_group(group_id)
-        if not isinstance(header, GroupResult):
-            self.chord_error_from_stack(
-                callback, ChordError(f"GroupResult {group_id} no longer exists")
-            )
-            return
-        try:
-            self._fire_chord_callback(group_id, header, callback)
-        finally:
-            self.results.finish_chord(group_id, [r.id for r in header.results or []])
+        group_id = _text(group_id)
+        part = self.results.count_part(group_id, _text(task_id), self._chord_lifetime)
+        on_part_counted(
+            self,
+            request,
+            group_id,
+            part,
+            read_header=lambda: self._chord_header(group_id),
+            finish_chord=lambda header: self._finish_chord(group_id, header),
+        )
 
-    def _fire_chord_callback(self, group_id: str, header: GroupResult, callback: Any) -> None:
-        fire_chord_callback(self, group_id, header, callback)
+    def _chord_header(self, group_id: str) -> GroupResult | None:
+        """The chord's header as saved by ``apply_chord`` (None when deleted or expired)."""
+        header = self.restore_group(group_id, cache=False)
+        return header if isinstance(header, GroupResult) else None
+
+    def _finish_chord(self, group_id: str, header: GroupResult | None) -> None:
+        # With the header gone its members are unknown: their marks expire with the chord.
+        members = [] if header is None else [r.id for r in header.results or []]
+        self.results.finish_chord(group_id, members)
 
 
 def _text(key: str | bytes) -> str:

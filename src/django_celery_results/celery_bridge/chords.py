@@ -1,18 +1,97 @@
-"""The chord callback step both backends share: join the header, then send or fail the body."""
+"""The chord step both backends share: after a header task was counted, fire or fail the body.
+
+Each backend counts a chord's header tasks its own way (a row per part and a counter in the
+database, an atomic decrement in the cache) and reads the chord's header its own way (the
+counter's ``sub_tasks``, the saved group). What follows a count is the same for both and is
+written once here, so that every way a chord can fail ends as a ChordError stored on the
+callback's result and none leaves the callback PENDING.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from celery import states
+from celery import Celery, maybe_signature, states
 from celery.exceptions import ChordError
 from celery.result import GroupResult, allow_join_result
+
+from ..domain.records import PartCount
 
 logger = logging.getLogger(__name__)
 
 
-def fire_chord_callback(backend: Any, group_id: str, header: GroupResult, callback: Any) -> None:
+class ChordBackend(Protocol):
+    """What the shared step needs of a Celery backend (both of ours are one)."""
+
+    app: Celery
+
+    def chord_error_from_stack(self, callback: Any, exc: Exception | None = None) -> Any:
+        """Store ``exc`` as the callback's result and run its errbacks (Celery's)."""
+        ...
+
+
+def on_part_counted(
+    backend: ChordBackend,
+    request: Any,
+    group_id: str,
+    part: PartCount,
+    *,
+    read_header: Callable[[], GroupResult | None],
+    finish_chord: Callable[[GroupResult | None], None],
+) -> None:
+    """What follows counting one header task of chord ``group_id`` (``request`` is its request).
+
+    - The chord has no counter (never started here, or its counter expired): a ChordError
+      on the callback, since no part of it can ever be counted.
+    - A part that is not the last: nothing.
+    - The last part: ``read_header`` gives the chord's header (None when it is gone: deleted
+      or expired), which is joined and the callback sent its results; a header that is gone
+      or cannot be read, a failed header task, a join timeout or a callback that cannot be
+      sent ends as a ChordError on the callback. ``finish_chord`` (given the header, or None)
+      then runs whatever happened, so the backend can drop the chord's bookkeeping.
+
+    The backend supplies only how it reads its header and finishes its chord.
+    """
+    if not part.chord_is_known:
+        fail_chord(
+            backend,
+            request.chord,
+            ChordError(f"Chord {group_id} has no counter: cannot count its parts"),
+        )
+        return
+    if not part.is_last:
+        return
+    callback = maybe_signature(request.chord, app=backend.app)
+    header: GroupResult | None = None
+    try:
+        try:
+            header = read_header()
+        except Exception as exc:
+            logger.exception("Chord %r: its header could not be read", group_id)
+            fail_chord(
+                backend, callback, ChordError(f"Chord {group_id} header could not be read: {exc!r}")
+            )
+            return
+        if header is None:
+            fail_chord(
+                backend,
+                callback,
+                ChordError(
+                    f"GroupResult {group_id} no longer exists: the chord's header was deleted "
+                    "or expired before its last part was counted"
+                ),
+            )
+            return
+        fire_chord_callback(backend, group_id, header, callback)
+    finally:
+        finish_chord(header)
+
+
+def fire_chord_callback(
+    backend: ChordBackend, group_id: str, header: GroupResult, callback: Any
+) -> None:
     """Join ``header`` natively and send ``callback`` its results, or store a ChordError on it.
 
     Called by the one header task that counted the chord's last part, after every header
@@ -31,10 +110,23 @@ def fire_chord_callback(backend: Any, group_id: str, header: GroupResult, callba
         )
         reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
         logger.exception("Chord %r raised: %r", group_id, reason)
-        backend.chord_error_from_stack(callback, ChordError(reason))
+        fail_chord(backend, callback, ChordError(reason))
         return
     try:
         callback.delay(values)
     except Exception as exc:
         logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
-        backend.chord_error_from_stack(callback, ChordError(f"Callback error: {exc!r}"))
+        fail_chord(backend, callback, ChordError(f"Callback error: {exc!r}"))
+
+
+def fail_chord(backend: ChordBackend, body: Any, error: ChordError) -> None:
+    """Store ``error`` as the result of the chord's callback ``body`` (and run its errbacks)."""
+    callback = maybe_signature(body, app=backend.app)
+    # Celery's chord_error_from_stack stores the traceback of the exception being handled
+    # (sys.exc_info()); outside an except block there is none and it fails with
+    # "'NoneType' object has no attribute 'tb_frame'" (billiard's Traceback of None), leaving
+    # the callback PENDING. So the error is raised and caught here, whoever calls.
+    try:
+        raise error
+    except ChordError as raised:
+        backend.chord_error_from_stack(callback, raised)
