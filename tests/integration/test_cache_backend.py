@@ -289,6 +289,67 @@ def test_groups_are_saved_restored_and_deleted(backend: CacheBackend) -> None:
     assert backend.restore_group(group_id, cache=False) is None
 
 
+# -- ids given as ints and UUIDs (issue 9, defect 3) ----------------------------------------
+
+
+@pytest.mark.parametrize("task_id", [123, uuid.uuid4()], ids=["int", "uuid"])
+def test_int_and_uuid_task_ids_are_stored_as_their_str(
+    backend: CacheBackend, task_id: int | uuid.UUID
+) -> None:
+    """store_result(123 or a UUID) stores under str(id): it reads, exists and forgets by str."""
+    backend.store_result(task_id, {"answer": 42}, states.SUCCESS)  # type: ignore[arg-type]
+    meta = backend.get_task_meta(str(task_id), cache=False)
+    assert (meta["status"], meta["result"], meta["task_id"]) == (
+        states.SUCCESS,
+        {"answer": 42},
+        str(task_id),
+    )
+    read_back: Any = AsyncResult(str(task_id), app=backend.app).result
+    assert read_back == {"answer": 42}
+    assert backend.get_task_meta(task_id, cache=False)["result"] == {"answer": 42}  # type: ignore[arg-type]
+    assert backend.task_result_exists(str(task_id))
+    backend.forget(task_id)  # type: ignore[arg-type]
+    assert backend.get_task_meta(str(task_id), cache=False)["status"] == states.PENDING
+
+
+def test_int_and_uuid_states_follow_the_transition_policy(backend: CacheBackend) -> None:
+    """A UUID id and its str() are one task: a late STARTED by str does not replace SUCCESS."""
+    task_id = uuid.uuid4()
+    backend.mark_as_done(task_id, "done", request=Request())  # type: ignore[arg-type]
+    backend.mark_as_started(str(task_id))
+    meta = backend.get_task_meta(str(task_id), cache=False)
+    assert (meta["status"], meta["result"]) == (states.SUCCESS, "done")
+    backend.forget(str(task_id))
+
+
+def test_group_with_uuid_ids_restores_by_str(backend: CacheBackend) -> None:
+    """GroupResult(id=UUID, members with UUID and int ids).save() restores by str(id), str ids."""
+    app = backend.app
+    group_id, member_ids = uuid.uuid4(), [uuid.uuid4(), 7]
+    members: list[AsyncResult[Any]] = [AsyncResult(m, app=app) for m in member_ids]  # type: ignore[arg-type]
+    GroupResult(group_id, members, app=app).save(backend=backend)  # type: ignore[arg-type]
+    for member, value in zip(member_ids, ["a", "b"], strict=True):
+        backend.store_result(member, value, states.SUCCESS)  # type: ignore[arg-type]
+    restored = GroupResult.restore(str(group_id), backend=backend, app=app)
+    assert restored is not None
+    assert restored.id == str(group_id)
+    assert [r.id for r in restored.results or []] == [str(m) for m in member_ids]
+    assert restored.join_native(timeout=5) == ["a", "b"]
+    assert backend.restore_group(group_id, cache=False) is not None  # type: ignore[arg-type]
+    backend.delete_group(group_id)  # type: ignore[arg-type]
+    assert backend.restore_group(str(group_id), cache=False) is None
+    for member in member_ids:
+        backend.forget(str(member))
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, b"", "", None, object()], ids=repr)
+def test_other_id_types_are_refused(bad: Any) -> None:
+    """Ids that are neither text, int nor UUID (nor a bool) are an error naming the field."""
+    backend = backend_of(make_app(cache_backend="locmem"))
+    with pytest.raises(ValueError, match="task_id"):
+        backend.store_result(bad, 1, states.SUCCESS)
+
+
 # -- expiry --------------------------------------------------------------------------------
 
 
@@ -539,6 +600,20 @@ def test_chord_callback_fires_once(
     run_chord_parts(backend, 20, duplicates=5)
     assert sent_callbacks == [("tests.tsum", list(range(20)))]
     assert unlocks == []
+
+
+def test_chord_with_uuid_ids_fires(sent_callbacks: list[tuple[str, Any]]) -> None:
+    """A chord whose group and header task ids are UUID objects counts and fires by str(id)."""
+    backend = backend_of(make_app(cache_backend="locmem"))
+    app = backend.app
+    group_id, task_ids = uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()]
+    members: list[AsyncResult[Any]] = [AsyncResult(t, app=app) for t in task_ids]  # type: ignore[arg-type]
+    body = app.signature("tests.tsum")
+    backend.apply_chord((group_id, members), body)
+    for index, task_id in enumerate(task_ids):
+        request = Request(id=task_id, group=group_id, chord=dict(body))
+        backend.mark_as_done(task_id, index, request=request)  # type: ignore[arg-type]
+    assert sent_callbacks == [("tests.tsum", [0, 1])]
 
 
 # The ways a chord fails (no counter, header gone, failed header task, join timeout, callback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from itertools import product
@@ -249,13 +250,29 @@ def test_an_id_exactly_at_the_limit_is_kept() -> None:
     assert "%%" in naming.task_key(fits + "a")
 
 
-@pytest.mark.parametrize("ident", ["", None, 5])
+@pytest.mark.parametrize("ident", ["", None, True, 1.5, b"t"])
 def test_empty_or_non_text_ids_are_refused(ident: Any) -> None:
-    """An empty or non-string id raises InvalidRecordError naming the field."""
+    """An empty id, or one neither str, int nor UUID, raises InvalidRecordError naming the field."""
     with pytest.raises(InvalidRecordError, match="task_id"):
         KeyNaming().task_key(ident)
     with pytest.raises(InvalidRecordError, match="group_id"):
         KeyNaming().part_key(ident, "t")
+
+
+@pytest.mark.parametrize(
+    "ident", [123, uuid.UUID("6f1c6c3e-8d3b-4b8e-9a55-0f6f1b0d2c11")], ids=["int", "uuid"]
+)
+def test_int_and_uuid_ids_name_the_keys_of_their_str(ident: int | uuid.UUID) -> None:
+    """An int or UUID id is the same task, group and part as its str() (issue 9, defect 3)."""
+    naming = KeyNaming()
+    text = str(ident)
+    assert naming.task_key(ident) == naming.task_key(text) == f"celery-task-meta-{text}"
+    assert naming.group_key(ident) == naming.group_key(text)
+    assert naming.part_key(ident, ident) == naming.part_key(text, text)
+    results = KeyValueResults(MemoryKeyValueStore())
+    results.store_meta(ident, {"status": "SUCCESS", "result": 1}, None)
+    assert results.get_meta(text) == {"status": "SUCCESS", "result": 1}
+    assert results.get_metas([ident]) == {text: {"status": "SUCCESS", "result": 1}}
 
 
 @pytest.mark.parametrize(

@@ -134,15 +134,15 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 
     def get_key_for_task(self, task_id: str, key: str = "") -> str:
         """The key of a task's meta (Celery's ``celery-task-meta-<id>`` for plain ids)."""
-        return self.results.naming.task_key(_text(task_id) + key)
+        return self.results.naming.task_key(_id("task_id", task_id) + _text(key))
 
     def get_key_for_group(self, group_id: str, key: str = "") -> str:
         """The key of a saved group."""
-        return self.results.naming.group_key(_text(group_id) + key)
+        return self.results.naming.group_key(_id("group_id", group_id) + _text(key))
 
     def get_key_for_chord(self, group_id: str, key: str = "") -> str:
         """The key of a chord's counter."""
-        return self.results.naming.chord_key(_text(group_id) + key)
+        return self.results.naming.chord_key(_id("group_id", group_id) + _text(key))
 
     def encode(self, data: Any) -> Any:
         """Pass-through: the cache pickles values itself."""
@@ -199,7 +199,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         meta: dict[str, Any] = self._get_result_meta(  # type: ignore[attr-defined]
             result=result, state=state, traceback=traceback, request=request
         )
-        meta["task_id"] = bytes_to_str(task_id)
+        meta["task_id"] = _id("task_id", task_id)
         if not self.results.store_meta(meta["task_id"], meta, self._lifetime):
             logger.info(
                 "Result of task %s kept as stored: state %s may not replace it", task_id, state
@@ -208,7 +208,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
         """The task's stored meta (its first SUCCESS if any); PENDING when nothing is stored."""
-        meta = self.results.get_meta(_text(task_id))
+        meta = self.results.get_meta(_id("task_id", task_id))
         if meta is None:
             return {"status": states.PENDING, "result": None}
         decoded: dict[str, Any] = self.meta_from_decoded(dict(meta))
@@ -216,17 +216,17 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 
     def task_result_exists(self, task_id: str) -> bool:
         """Whether anything is stored for ``task_id``."""
-        return self.results.get_meta(_text(task_id)) is not None
+        return self.results.get_meta(_id("task_id", task_id)) is not None
 
     def _forget(self, task_id: str) -> None:
         """Remove a task's meta."""
-        self.results.forget(_text(task_id))
+        self.results.forget(_id("task_id", task_id))
 
     # -- native join -------------------------------------------------------------------------
 
     def _task_key(self, task_id: Any) -> str:
-        """Celery hands some ids over as bytes."""
-        return _text(task_id)
+        """Celery hands some ids over as bytes; callers, ints and UUIDs."""
+        return _id("task_id", task_id)
 
     def _read_ready(
         self, pending: list[str], ready_states: frozenset[str]
@@ -239,13 +239,15 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
     # -- groups ------------------------------------------------------------------------------
 
     def _save_group(self, group_id: str, result: GroupResult) -> GroupResult:
-        """Save a group (its members' ids), as Celery's key-value backends store it."""
-        self.results.save_group(_text(group_id), {"result": result.as_tuple()}, self._lifetime)
+        """Save a group (its members' ids, as text), as Celery's key-value backends store it."""
+        self.results.save_group(
+            _id("group_id", group_id), {"result": _tuple_of_text_ids(result)}, self._lifetime
+        )
         return result
 
     def _restore_group(self, group_id: str) -> dict[str, Any] | None:
         """The saved group, or None for an unknown id (not an error)."""
-        stored = self.results.get_group(_text(group_id))
+        stored = self.results.get_group(_id("group_id", group_id))
         if not stored:
             return None
         meta = dict(stored)
@@ -254,7 +256,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 
     def _delete_group(self, group_id: str) -> None:
         """Remove a saved group; an unknown id is not an error."""
-        self.results.delete_group(_text(group_id))
+        self.results.delete_group(_id("group_id", group_id))
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -285,10 +287,11 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         )
         if not header.id:
             raise ChordError("A chord header needs a group id to be counted")
+        group_id = _id("group_id", header.id)
         size = body.get("chord_size") or len(header.results or [])
         lifetime = self._chord_lifetime
-        self.results.save_group(header.id, {"result": header.as_tuple()}, lifetime)
-        self.results.start_chord(header.id, size, lifetime)
+        self.results.save_group(group_id, {"result": _tuple_of_text_ids(header)}, lifetime)
+        self.results.start_chord(group_id, size, lifetime)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
         """Count one header task, once; the one that counts the last sends the callback.
@@ -300,8 +303,8 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
-        group_id = _text(group_id)
-        part = self.results.count_part(group_id, _text(task_id), self._chord_lifetime)
+        group_id = _id("group_id", group_id)
+        part = self.results.count_part(group_id, _id("task_id", task_id), self._chord_lifetime)
         on_part_counted(
             self,
             request,
@@ -325,3 +328,29 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 def _text(key: str | bytes) -> str:
     # Celery hands some ids and keys over as bytes (its default ``key_t``).
     return key.decode("utf-8") if isinstance(key, bytes) else str(key)
+
+
+def _id(field: str, ident: Any) -> str:
+    """A task or group id as text: bytes decoded, ints and UUIDs as their ``str()``.
+
+    The old package stored ``str(id)`` for the ints and ``uuid.UUID`` objects that callers
+    hand to ``store_result`` or ``GroupResult``; anything else is an InvalidRecordError.
+    """
+    return keyvalue.id_text(field, _text(ident) if isinstance(ident, bytes) else ident)
+
+
+def _tuple_of_text_ids(result: Any) -> Any:
+    """``result.as_tuple()`` with every id (the group's, its members', their parents') as text.
+
+    A group saved with UUID or int ids restores with the ``str`` ids that its members' results
+    are stored under.
+    """
+    return _text_ids(result.as_tuple())
+
+
+def _text_ids(node: Any) -> Any:
+    (ident, parent), children = node
+    return (
+        (_id("task_id", ident), parent and _text_ids(parent)),
+        None if children is None else [_text_ids(child) for child in children],
+    )

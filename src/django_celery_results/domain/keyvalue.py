@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Final
@@ -56,6 +57,10 @@ _DIGEST_MARK: Final = "%%"
 _DIGEST_LENGTH: Final = 64  # sha256 in hex
 
 Meta = Mapping[str, Any]
+
+#: What a task or group id may be given as: Celery's ids are ``str``, but callers hand over
+#: ints and ``uuid.UUID`` objects too (the old package stored their ``str()``), and so do we.
+Ident = str | int | uuid.UUID
 
 
 def escape_id(ident: str, *, also: str = "") -> str:
@@ -132,28 +137,28 @@ class KeyNaming:
                         "prefix", f"{longer!r} starts with {shorter!r}: their keys could collide"
                     )
 
-    def task_key(self, task_id: str) -> str:
+    def task_key(self, task_id: Ident) -> str:
         """The key of a task's latest stored meta."""
-        return self._key(self.task_prefix, _checked("task_id", task_id))
+        return self._key(self.task_prefix, id_text("task_id", task_id))
 
-    def final_key(self, task_id: str) -> str:
+    def final_key(self, task_id: Ident) -> str:
         """The key of a task's first SUCCESS."""
-        return self._key(self.final_prefix, _checked("task_id", task_id))
+        return self._key(self.final_prefix, id_text("task_id", task_id))
 
-    def group_key(self, group_id: str) -> str:
+    def group_key(self, group_id: Ident) -> str:
         """The key of a saved group result."""
-        return self._key(self.group_prefix, _checked("group_id", group_id))
+        return self._key(self.group_prefix, id_text("group_id", group_id))
 
-    def chord_key(self, group_id: str) -> str:
+    def chord_key(self, group_id: Ident) -> str:
         """The key of a chord's counter."""
-        return self._key(self.chord_prefix, _checked("group_id", group_id))
+        return self._key(self.chord_prefix, id_text("group_id", group_id))
 
-    def part_key(self, group_id: str, task_id: str) -> str:
+    def part_key(self, group_id: Ident, task_id: Ident) -> str:
         """The key marking header task ``task_id`` of chord ``group_id`` as counted."""
         # "/" separates the two ids and is escaped inside them, so no pair shares a key.
         pair = (
-            f"{escape_id(_checked('group_id', group_id), also='/')}"
-            f"/{escape_id(_checked('task_id', task_id), also='/')}"
+            f"{escape_id(id_text('group_id', group_id), also='/')}"
+            f"/{escape_id(id_text('task_id', task_id), also='/')}"
         )
         return self._fit(self.part_prefix, pair)
 
@@ -168,9 +173,19 @@ class KeyNaming:
         return f"{prefix}{_DIGEST_MARK}{digest}"
 
 
-def _checked(field: str, ident: str) -> str:
+def id_text(field: str, ident: Ident) -> str:
+    """``ident`` as key text: a ``str`` as it is, an int or a UUID as its ``str()``.
+
+    Raises:
+        InvalidRecordError: naming ``field``, for an empty id or one of any other type (a
+            bool is not taken for an int).
+    """
+    if isinstance(ident, (int, uuid.UUID)) and not isinstance(ident, bool):
+        return str(ident)
     if not isinstance(ident, str) or not ident:
-        raise InvalidRecordError(field, f"must be a non-empty string, got {ident!r}")
+        raise InvalidRecordError(
+            field, f"must be a non-empty string, int or UUID, got {type(ident).__name__} {ident!r}"
+        )
     return ident
 
 
@@ -245,7 +260,7 @@ class KeyValueResults:
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def store_meta(self, task_id: str, meta: Meta, timeout: float | None) -> bool:
+    def store_meta(self, task_id: Ident, meta: Meta, timeout: float | None) -> bool:
         """Store a task's new meta under the transition policy; return whether it was written.
 
         A SUCCESS is *added* under the final key (only the first SUCCESS gets there, atomically
@@ -272,14 +287,15 @@ class KeyValueResults:
         self.store.set(task_key, meta, timeout)
         return True
 
-    def get_meta(self, task_id: str) -> Meta | None:
+    def get_meta(self, task_id: Ident) -> Meta | None:
         """A task's meta (its first SUCCESS if it has one), or None; one round trip."""
-        return self.get_metas([task_id]).get(task_id)
+        return self.get_metas([task_id]).get(id_text("task_id", task_id))
 
-    def get_metas(self, task_ids: Iterable[str]) -> dict[str, Meta]:
-        """The metas stored for ``task_ids``, keyed by id, read in one round trip."""
+    def get_metas(self, task_ids: Iterable[Ident]) -> dict[str, Meta]:
+        """The metas stored for ``task_ids``, keyed by id (as text), read in one round trip."""
         keys: dict[str, tuple[str, bool]] = {}
-        for task_id in task_ids:
+        for ident in task_ids:
+            task_id = id_text("task_id", ident)
             keys[self.naming.final_key(task_id)] = (task_id, True)
             keys[self.naming.task_key(task_id)] = (task_id, False)
         if not keys:
@@ -293,38 +309,38 @@ class KeyValueResults:
                 metas[task_id] = meta
         return metas
 
-    def forget(self, task_id: str) -> None:
+    def forget(self, task_id: Ident) -> None:
         """Remove a task's meta (both keys); an unknown id is not an error."""
         self.store.delete_many([self.naming.task_key(task_id), self.naming.final_key(task_id)])
 
     # -- groups --------------------------------------------------------------------------
 
-    def save_group(self, group_id: str, value: Any, timeout: float | None) -> None:
+    def save_group(self, group_id: Ident, value: Any, timeout: float | None) -> None:
         """Save a group result (replacing one with the same id)."""
         self.store.set(self.naming.group_key(group_id), value, timeout)
 
-    def get_group(self, group_id: str) -> Any:
+    def get_group(self, group_id: Ident) -> Any:
         """The saved group result, or None."""
         return self.store.get(self.naming.group_key(group_id))
 
-    def delete_group(self, group_id: str) -> None:
+    def delete_group(self, group_id: Ident) -> None:
         """Remove a saved group; an unknown id is not an error."""
         self.store.delete(self.naming.group_key(group_id))
 
     # -- chords --------------------------------------------------------------------------
 
-    def start_chord(self, group_id: str, size: int, timeout: float | None) -> None:
+    def start_chord(self, group_id: Ident, size: int, timeout: float | None) -> None:
         """Start the counter of a chord whose ``size`` header tasks are about to run."""
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise InvalidRecordError("size", f"must be a whole number >= 0, got {size!r}")
         self.store.set(self.naming.chord_key(group_id), CHORD_COUNT_FLOOR + size, timeout)
 
-    def remaining(self, group_id: str) -> int | None:
+    def remaining(self, group_id: Ident) -> int | None:
         """Header tasks of the chord yet to be counted, or None when it has no counter."""
         count = self.store.get(self.naming.chord_key(group_id))
         return None if count is None else max(int(count) - CHORD_COUNT_FLOOR, 0)
 
-    def count_part(self, group_id: str, task_id: str, timeout: float | None) -> PartCount:
+    def count_part(self, group_id: Ident, task_id: Ident, timeout: float | None) -> PartCount:
         """Count header task ``task_id`` of chord ``group_id`` as done, at most once.
 
         Marks the task (``add``: of concurrent reports of one task only one marks it), then
@@ -357,7 +373,7 @@ class KeyValueResults:
             return PartCount(0, counted=False)
         return PartCount(remaining, counted=True)
 
-    def finish_chord(self, group_id: str, task_ids: Iterable[str]) -> None:
+    def finish_chord(self, group_id: Ident, task_ids: Iterable[Ident]) -> None:
         """Remove the part markers of a chord whose callback was dealt with (one round trip).
 
         The counter stays (at its end) until it expires, so a late duplicate report is seen as
