@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,6 +20,7 @@ from django_celery_results.domain.records import (
     FieldLimits,
     GroupRecord,
     TaskRecord,
+    storable_text,
 )
 
 AWARE = datetime(2024, 5, 17, 12, 0, 0, 1, tzinfo=timezone.utc)
@@ -90,11 +93,54 @@ def test_task_records_compare_by_value() -> None:
     assert hash(a) == hash(b)
 
 
-@pytest.mark.parametrize("bad", ["", 0, None, b"t", 12.5])
+@pytest.mark.parametrize("bad", ["", b"", None, 12.5, True, ["t"]])
 def test_task_id_must_be_non_empty_string(bad: Any) -> None:
-    """An empty or non-string task_id is refused with an error naming task_id."""
+    """An empty id, or one that is no str, bytes, int or UUID, is refused naming task_id."""
     with raises_for("task_id"):
         TaskRecord(task_id=bad)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (0, "0"),
+        (123456789, "123456789"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (b"t-1", "t-1"),
+        ("t-2", "t-2"),
+    ],
+)
+def test_ids_are_kept_as_their_text(given: Any, stored: str) -> None:
+    """int, UUID and bytes ids become their text, as the old package stored ``str(id)``."""
+    assert TaskRecord(task_id=given).task_id == stored
+    assert GroupRecord(group_id=given).group_id == stored
+    assert ChordCounter(group_id=given).group_id == stored
+
+
+def test_lone_surrogates_are_escaped_in_every_text_field() -> None:
+    """A lone surrogate (undecodable file name) is escaped, never dropped or left to fail."""
+    bad = os.fsdecode(b"bad\xffname")
+    fields = ["result", "traceback", "meta", "task_name", "task_args", "task_kwargs", "worker"]
+    texts: dict[str, Any] = dict.fromkeys(fields, bad)
+    record = TaskRecord(task_id=f"t-{bad}", periodic_task_name=bad, **texts)
+    for name in [*fields, "periodic_task_name"]:
+        assert getattr(record, name) == "bad\\udcffname", name
+    assert record.task_id == "t-bad\\udcffname"
+    assert GroupRecord(group_id="g", result=bad).result == "bad\\udcffname"
+    assert ChordCounter(group_id="g", sub_tasks=bad).sub_tasks == "bad\\udcffname"
+
+
+@given(st.text())
+def test_storable_text_always_encodes_and_keeps_valid_text(text: str) -> None:
+    """Escaped text always encodes as UTF-8; text that already did is returned unchanged."""
+    escaped = storable_text(text)
+    escaped.encode("utf-8")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        assert escaped != text
+    else:
+        assert escaped is text
 
 
 @pytest.mark.parametrize("bad", ["", None, 1, b"SUCCESS"])
@@ -149,7 +195,7 @@ def test_group_defaults() -> None:
     assert (record.date_created, record.date_done) == (None, None)
 
 
-@pytest.mark.parametrize("bad", ["", None, 3])
+@pytest.mark.parametrize("bad", ["", None, 3.0])
 def test_group_id_must_be_non_empty_string(bad: Any) -> None:
     """An empty or non-string group_id is refused with an error naming group_id."""
     with raises_for("group_id"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -334,3 +335,24 @@ def test_store_chord_part_goes_to_the_part_store_in_one_call(frozen_clock: Froze
     assert group_id == "c"
     assert record.date_done == frozen_clock.now()
     assert store.get_task("t") is None
+
+
+@pytest.mark.parametrize(
+    "given_id", [42, uuid.UUID(int=42), b"42-bytes"], ids=["int", "uuid", "bytes"]
+)
+def test_every_use_case_takes_non_str_ids(store: ResultStore, given_id: Any) -> None:
+    """Reads, deletes and chord steps find what was stored under ``str(id)``."""
+    text = given_id.decode() if isinstance(given_id, bytes) else str(given_id)
+    store.store_task(TaskRecord(task_id=given_id, status=states.SUCCESS))
+    assert store.get_task(given_id) is not None
+    assert list(store.get_tasks([given_id])) == [text]
+    store.forget_task(given_id)
+    assert store.get_task(text) is None
+    store.save_group(GroupRecord(group_id=given_id))
+    assert store.get_group(given_id) is not None
+    store.delete_group(given_id)
+    assert store.get_group(text) is None
+    store.start_chord(ChordCounter(group_id=given_id, count=1))
+    assert store.chord_part_returned(given_id, given_id).is_last
+    assert store.get_chord(given_id) is not None
+    store.finish_chord(given_id)

@@ -6,7 +6,9 @@ repository stores and returns them unchanged; turning values into that form is `
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -87,6 +89,41 @@ def _check_length(field: str, value: str | None, limit: int, owner: str) -> None
         )
 
 
+def id_text(value: Any) -> Any:
+    """An id as the text it is stored under: ``str()`` of an int or ``uuid.UUID``.
+
+    Celery and user code hand ids over as ``str`` mostly, but also as ``bytes`` (Celery's
+    ``key_t``), ``int`` or ``uuid.UUID``; the old package stored ``str(id)`` of each. Anything
+    else is returned unchanged for the record's validator to refuse with a clear error.
+    """
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, bytes):
+        return storable_text(value.decode("utf-8", "surrogateescape"))
+    if isinstance(value, uuid.UUID) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    return value
+
+
+def storable_text(value: Any) -> Any:
+    """``value`` with every lone surrogate escaped as backslash text; other values unchanged.
+
+    U+DCFF becomes the six characters backslash, ``udcff`` (Python's ``backslashreplace``).
+
+    A lone surrogate (``os.fsdecode`` of a non-UTF-8 file name puts one in an exception
+    message, hence in its traceback) cannot be encoded as UTF-8, so no database driver can
+    send it: SQLite, psycopg and mysqlclient all raise ``UnicodeEncodeError`` and the task's
+    FAILURE would be lost. Escaping keeps the text visible instead of dropping it.
+    """
+    if not isinstance(value, str) or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 def _non_empty_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str):
         raise InvalidRecordError(
@@ -127,18 +164,18 @@ class TaskRecord:
         date_done: when this state was stored.
     """
 
-    task_id: str = attrs.field(validator=_non_empty_id)
+    task_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
     status: str = attrs.field(default=states.PENDING, validator=_state_name)
     content_type: str = ""
     content_encoding: str = ""
-    result: str | None = None
-    traceback: str | None = None
-    meta: str | None = None
-    task_name: str | None = None
-    task_args: str | None = None
-    task_kwargs: str | None = None
-    worker: str | None = None
-    periodic_task_name: str | None = None
+    result: str | None = attrs.field(default=None, converter=storable_text)
+    traceback: str | None = attrs.field(default=None, converter=storable_text)
+    meta: str | None = attrs.field(default=None, converter=storable_text)
+    task_name: str | None = attrs.field(default=None, converter=storable_text)
+    task_args: str | None = attrs.field(default=None, converter=storable_text)
+    task_kwargs: str | None = attrs.field(default=None, converter=storable_text)
+    worker: str | None = attrs.field(default=None, converter=storable_text)
+    periodic_task_name: str | None = attrs.field(default=None, converter=storable_text)
     date_created: datetime | None = attrs.field(default=None, validator=_aware)
     date_started: datetime | None = attrs.field(default=None, validator=_aware)
     date_done: datetime | None = attrs.field(default=None, validator=_aware)
@@ -162,10 +199,10 @@ class GroupRecord:
         date_done: when it was last saved.
     """
 
-    group_id: str = attrs.field(validator=_non_empty_id)
+    group_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
     content_type: str = ""
     content_encoding: str = ""
-    result: str | None = None
+    result: str | None = attrs.field(default=None, converter=storable_text)
     date_created: datetime | None = attrs.field(default=None, validator=_aware)
     date_done: datetime | None = attrs.field(default=None, validator=_aware)
 
@@ -187,8 +224,8 @@ class ChordCounter:
             removed by cleanup, finished or not.
     """
 
-    group_id: str = attrs.field(validator=_non_empty_id)
-    sub_tasks: str = ""
+    group_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
+    sub_tasks: str = attrs.field(default="", converter=storable_text)
     count: int = attrs.field(default=0, validator=_non_negative)
     date_created: datetime | None = attrs.field(default=None, validator=_aware)
 

@@ -15,7 +15,7 @@ from .ports import (
     GroupRepository,
     TaskRepository,
 )
-from .records import ChordCounter, GroupRecord, PartCount, TaskRecord
+from .records import ChordCounter, GroupRecord, PartCount, TaskRecord, id_text
 
 #: Rows per statement of ``delete_expired``: None lets each repository choose for its storage
 #: (the ORM: one ``DELETE`` on PostgreSQL and MySQL/MariaDB, where other writers go on
@@ -41,6 +41,9 @@ class ExpiryReport:
 @attrs.frozen
 class ResultStore:
     """The result-keeping use cases over one set of repositories.
+
+    Every id that enters here may be ``str``, ``bytes``, ``int`` or ``uuid.UUID``; it reaches
+    the repositories as its text (``records.id_text``), as the old package stored ``str(id)``.
 
     Attributes:
         tasks: where task records live.
@@ -85,21 +88,21 @@ class ResultStore:
         """
         record = self._checked_and_dated(record)
         if self.parts is not None:
-            return self.parts.store_part(record, group_id)
+            return self.parts.store_part(record, id_text(group_id))
         written = self.tasks.store(record)
-        return written, self.chords.count_part(group_id, record.task_id)
+        return written, self.chords.count_part(id_text(group_id), record.task_id)
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         """The stored record of ``task_id``, or None (Celery reads that as PENDING)."""
-        return self.tasks.get(task_id)
+        return self.tasks.get(id_text(task_id))
 
     def get_tasks(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]:
         """The stored records among ``task_ids``, keyed by id, read together."""
-        return self.tasks.get_many(task_ids)
+        return self.tasks.get_many([id_text(task_id) for task_id in task_ids])
 
     def forget_task(self, task_id: str) -> None:
         """Remove ``task_id``'s record; an unknown id is not an error."""
-        self.tasks.delete(task_id)
+        self.tasks.delete(id_text(task_id))
 
     def save_group(self, record: GroupRecord) -> None:
         """Save a group result (insert or replace), dated by the clock."""
@@ -111,11 +114,11 @@ class ResultStore:
 
     def get_group(self, group_id: str) -> GroupRecord | None:
         """The stored group, or None."""
-        return self.groups.get(group_id)
+        return self.groups.get(id_text(group_id))
 
     def delete_group(self, group_id: str) -> None:
         """Remove a group; an unknown id is not an error."""
-        self.groups.delete(group_id)
+        self.groups.delete(id_text(group_id))
 
     def start_chord(self, counter: ChordCounter) -> None:
         """Store the counter of a chord whose header is about to run, dated by the clock."""
@@ -130,11 +133,11 @@ class ResultStore:
         ``is_last`` on the answer means this call counted the last header task: the caller
         (and only it) sends the callback.
         """
-        return self.chords.count_part(group_id, task_id)
+        return self.chords.count_part(id_text(group_id), id_text(task_id))
 
     def get_chord(self, group_id: str) -> ChordCounter | None:
         """The chord's counter (with its serialized header), or None."""
-        return self.chords.get(group_id)
+        return self.chords.get(id_text(group_id))
 
     def finish_chord(self, group_id: str) -> None:
         """Forget the counted parts of a chord whose callback has been dealt with.
@@ -142,7 +145,7 @@ class ResultStore:
         The counter itself stays at zero until it expires, so a duplicate report of a header
         task that arrives later is recognised as a duplicate, not as an unknown chord.
         """
-        self.chords.clear_parts(group_id)
+        self.chords.clear_parts(id_text(group_id))
 
     def delete_expired(
         self, expires: timedelta, batch_size: int | None = DEFAULT_EXPIRY_BATCH
