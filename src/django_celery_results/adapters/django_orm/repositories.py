@@ -450,7 +450,7 @@ class DjangoTaskRepository(_DjangoRepository):
     def store(self, record: TaskRecord) -> bool:
         """Write ``record`` unless the stored status blocks it; return whether it was written."""
         alias = self._write_alias()
-        with translate_errors(alias):
+        with translate_errors(alias, writing=record):
             connection = connections[alias]
             if self._family(connection) == _PORTABLE:
                 values = self._record_values(connection, record)
@@ -622,7 +622,7 @@ class DjangoGroupRepository(_DjangoRepository):
         values_by_name = {name: getattr(record, name) for name in GROUP_FIELDS}
         values_by_name["date_created"] = record.date_created or now
         values_by_name["date_done"] = record.date_done or now
-        with translate_errors(alias):
+        with translate_errors(alias, writing=record):
             connection = connections[alias]
             values = [
                 self._db_value(connection, name, values_by_name[name]) for name in GROUP_FIELDS
@@ -703,7 +703,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
             connections[alias].close()
 
     def _create_now(self, alias: str, counter: ChordCounter) -> None:
-        with translate_errors(alias):
+        with translate_errors(alias, writing=counter):
             connection = connections[alias]
             values = self._db_values(connection, CHORD_FIELDS, counter)
             _upsert(
@@ -959,7 +959,7 @@ class DjangoChordPartStore:
         if not shared or self.tasks._family(connections[alias]) == _PORTABLE:
             written = self.tasks.store(record)
             return written, chords.count_part(group_id, record.task_id)
-        with translate_errors(alias):
+        with translate_errors(alias, writing=record):
             connection = connections[alias]
             key = chords._db_value(connection, "group_id", group_id)
             with connection.cursor() as cursor:
