@@ -318,3 +318,35 @@ def test_permanent_error_on_a_working_connection_keeps_it(db_alias: str) -> None
         cursor.execute("SELECT no_such_column FROM django_celery_results_taskresult")
     assert connection.connection is raw
     DjangoTaskRepository(using=db_alias).store(full_task())
+
+
+def test_worker_stores_the_oversized_task_as_failed_and_the_next_one(
+    db_alias: str, limit: int
+) -> None:
+    """A worker's trace: the oversized task ends FAILURE naming size and limit; the next stores."""
+    from celery.app.trace import build_tracer
+
+    app = Celery("oversized-worker", set_as_current=False)
+    app.conf.update(result_backend="django-db", task_track_started=False)
+    huge = "x" * (limit + 1024)
+
+    @app.task(name="tests.huge")
+    def produce(size: int) -> str:
+        return huge[:size]
+
+    with route_results_to(db_alias):
+        backend = app.backend
+        # celery-types leaves out the tracer's ``request`` argument, which a worker passes.
+        trace: Callable[..., Any] = build_tracer(produce.name, produce, app=app, eager=False)
+        big_id, small_id = uuid(), uuid()
+        _refuse_oversized_writes(db_alias)
+        # Celery reports a failure to store the result as an internal error, then stores it.
+        with pytest.warns(RuntimeWarning, match="too large"):
+            trace(big_id, [len(huge)], {}, request={"id": big_id})
+        trace(small_id, [3], {}, request={"id": small_id})
+
+        failed = backend.get_task_meta(big_id, cache=False)
+        assert failed["status"] == states.FAILURE
+        assert f"of {limit} bytes" in str(failed["result"])
+        assert repr(big_id) in str(failed["result"])
+        assert backend.get_task_meta(small_id, cache=False)["result"] == "xxx"
