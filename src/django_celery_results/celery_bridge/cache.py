@@ -13,21 +13,51 @@ from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
+from django.core.exceptions import ImproperlyConfigured
+from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.utils.encoding import bytes_to_str
 
 from ..adapters.django_cache import DjangoCacheStore
 from ..domain import keyvalue
+from ..domain.errors import InvalidRecordError
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chords import on_part_counted
 from .polling import NativeJoin
+from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
 
 #: The serializer the old package fixed for this backend, whatever ``result_serializer`` says:
 #: metas go to the cache as Python objects (Django's cache pickles them), so results and
-#: exception instances come back unchanged.
+#: exception instances come back unchanged. Still the default (see ``TEXT_SETTING``).
 SERIALIZER = "pickle"
+
+#: The Django setting that, when True, stores metas and groups as text serialized with
+#: Celery's ``result_serializer`` and reads them back only within ``accept_content`` (or
+#: ``result_accept_content``), instead of as Python objects that the cache pickles.
+TEXT_SETTING = "DJANGO_CELERY_RESULTS_CACHE_USE_RESULT_SERIALIZER"
+
+
+def values_as_text() -> bool:
+    """Whether ``DJANGO_CELERY_RESULTS_CACHE_USE_RESULT_SERIALIZER`` is on (default False)."""
+    value = getattr(settings, TEXT_SETTING, False)
+    if not isinstance(value, bool):
+        raise ImproperlyConfigured(f"{TEXT_SETTING} must be True or False, got {value!r}")
+    return value
+
+
+class _CacheSerializer(KombuSerializer):
+    """Celery's serializer, whose refusals (content not accepted, bad payload) are domain errors."""
+
+    def loads(self, payload: str | bytes, content_type: str, content_encoding: str) -> Any:
+        """Deserialize a stored payload of an accepted content type, or raise InvalidRecordError."""
+        try:
+            return super().loads(payload, content_type, content_encoding)
+        except (ContentDisallowed, DecodeError) as exc:
+            raise InvalidRecordError(
+                "value", f"a stored {content_type} value was not read: {exc}"
+            ) from exc
 
 
 class CacheBackend(NativeJoin, KeyValueStoreBackend):
@@ -38,6 +68,11 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
     Django setting itself), the default cache otherwise. A ``store`` given at construction
     (any ``KeyValueStore``, e.g. ``MemoryKeyValueStore`` in a test) replaces the cache.
 
+    Metas and groups go to the cache as Python objects, pickled by the cache whatever
+    ``result_serializer`` and ``accept_content`` say (as the old package did); with
+    ``DJANGO_CELERY_RESULTS_CACHE_USE_RESULT_SERIALIZER = True`` they go as text serialized
+    with ``result_serializer`` and are read back only within ``accept_content``.
+
     Chords count their header tasks in the cache where its increment is atomic (Redis,
     Memcached, local memory); elsewhere (database and file caches) Celery's polling
     ``chord_unlock`` task joins them.
@@ -46,6 +81,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
     # Set by Celery's Backend.__init__; declared because celery-types leaves them out.
     app: Celery
     serializer: str
+    accept: set[str] | None
     expires: float | timedelta | None
     _cache: MutableMapping[str, Any]
 
@@ -63,7 +99,9 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         # itself, so it reads False there and the store's capability is asked at first use
         # (after Django's settings are ready), not at construction.
         self._implements_incr: bool | None = False
-        kwargs["serializer"] = SERIALIZER
+        self._values_as_text = values_as_text()
+        if not self._values_as_text:
+            kwargs["serializer"] = SERIALIZER
         super().__init__(app, *args, **kwargs)
         self._implements_incr = None
         self._retry_policy = RetryPolicy()
@@ -94,8 +132,23 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
     def results(self) -> keyvalue.KeyValueResults:
         """The use cases over the store, with Celery's key prefixes (and global prefix)."""
         if self._results is None:
-            self._results = keyvalue.KeyValueResults(self.store, self._naming())
+            self._results = keyvalue.KeyValueResults(
+                self.store, self._naming(), self._stored_values()
+            )
         return self._results
+
+    def _stored_values(self) -> keyvalue.StoredValues:
+        # Text entries are read by their own content type within ``accept`` in both modes, so
+        # switching the setting off again leaves what was written under it readable. A Python
+        # object is what the cache unpickled: read in text mode only if pickle is accepted.
+        serializer = _CacheSerializer(self.serializer, self.accept)
+        if not self._values_as_text:
+            return keyvalue.StoredValues(serializer=serializer)
+        return keyvalue.StoredValues(
+            serializer=serializer,
+            write_text=True,
+            read_objects=keyvalue.PICKLE_CONTENT_TYPE in (self.accept or ()),
+        )
 
     def _naming(self) -> keyvalue.KeyNaming:
         # Celery has put ``result_backend_transport_options["global_keyprefix"]`` in front of
@@ -145,12 +198,12 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         return self.results.naming.chord_key(_id("group_id", group_id) + _text(key))
 
     def encode(self, data: Any) -> Any:
-        """Pass-through: the cache pickles values itself."""
-        return data
+        """``data`` as stored: as it is (the cache pickles it), or serialized text."""
+        return self.results.values.dump(data)
 
     def decode(self, payload: Any) -> Any:
-        """Pass-through: the cache unpickles values itself."""
-        return payload
+        """A stored value back: as it is, or decoded from text within ``accept_content``."""
+        return self.results.values.load(payload, "<payload>")
 
     def get(self, key: str | bytes) -> Any:
         """The value under ``key``, or None."""

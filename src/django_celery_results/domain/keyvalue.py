@@ -13,6 +13,10 @@ entries it wrote read back. What a cache cannot do in one step is made safe here
   needed where the store declares ``atomic_increment``.
 - **Keys are plain ASCII** that every Django cache accepts: ids with spaces, control or non-ASCII
   characters are percent-encoded, and keys too long for memcached are shortened to a digest.
+  Ids given as ints or UUIDs are their ``str()``.
+- **Values are Python objects or serialized text** (``StoredValues``): objects by default (the
+  store pickles them, as the old package's did), or text in the result serializer's content
+  type, read back only where that type is accepted, so the store's content is not trusted.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from typing import Any, Final
 
 import attrs
 
-from . import states
+from . import codec, states
 from .errors import InvalidRecordError, StorageError
-from .ports import KeyValueStore
+from .ports import KeyValueStore, Serializer
 from .records import PartCount
 
 #: Celery's key prefixes (``BaseKeyValueStoreBackend``), kept so existing entries read back.
@@ -236,6 +240,81 @@ def may_replace(stored: Any, incoming_status: str) -> bool:
     return states.may_overwrite(status_of(stored), incoming_status)
 
 
+#: The first line of a value stored as serialized text (then its content type, its content
+#: encoding and the payload, one line each but the payload). Never a Celery key or id prefix.
+TEXT_MARK: Final = "django-celery-results:text:1"
+
+#: The content type of pickle: reading a stored Python object trusts the cache's pickle.
+PICKLE_CONTENT_TYPE: Final = "application/x-python-serialize"
+
+
+@attrs.frozen(kw_only=True)
+class StoredValues:
+    """How metas and saved groups are kept in the store: as Python objects or as text.
+
+    As objects (the default, and what the old package did), the store pickles them itself, so
+    whoever can write to it can make every reader unpickle, whatever the serializer settings.
+    As text, values are serialized by ``serializer`` (Celery's ``result_serializer``) and read
+    back only if their content type is accepted (``accept_content``), with the text policy of
+    ``codec`` (binary payloads as base64). Counters and part marks are plain integers either way.
+
+    Attributes:
+        serializer: serializes text entries and reads them back by their own content type,
+            refusing what it does not accept. None: text entries cannot be read.
+        write_text: store new values as serialized text rather than as Python objects.
+        read_objects: read values stored as Python objects (by the object mode: before the
+            switch to text, or by the old package). When False such a value is refused with
+            an InvalidRecordError naming its key.
+    """
+
+    serializer: Serializer | None = None
+    write_text: bool = False
+    read_objects: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.write_text and self.serializer is None:
+            raise InvalidRecordError("serializer", "storing values as text needs a serializer")
+
+    def dump(self, value: Any) -> Any:
+        """``value`` in its stored form."""
+        if not self.write_text or self.serializer is None:
+            return value
+        encoded = codec.encode(self.serializer, value)
+        return f"{TEXT_MARK}\n{encoded.content_type}\n{encoded.content_encoding}\n{encoded.text}"
+
+    def load(self, stored: Any, key: str) -> Any:
+        """The value ``stored`` under ``key`` (None stays None).
+
+        Raises:
+            InvalidRecordError: for a value of a kind this policy does not read: a Python
+                object when ``read_objects`` is False, malformed text, or text with no
+                serializer. A serializer's own refusal (content not accepted) propagates.
+        """
+        if stored is None:
+            return None
+        if isinstance(stored, str) and stored.startswith(TEXT_MARK + "\n"):
+            return self._load_text(stored, key)
+        if not self.read_objects:
+            raise InvalidRecordError(
+                "value",
+                f"the value under {key!r} is a {type(stored).__name__} stored as a Python object "
+                "(pickled by the cache: written before results were stored as serialized text, "
+                "or by the old package), and pickle is not an accepted content type: refused",
+            )
+        return stored
+
+    def _load_text(self, stored: str, key: str) -> Any:
+        parts = stored.split("\n", 3)
+        if len(parts) != 4:
+            raise InvalidRecordError("value", f"the text under {key!r} is truncated")
+        _, content_type, content_encoding, text = parts
+        if self.serializer is None:
+            raise InvalidRecordError(
+                "value", f"the value under {key!r} is serialized text and no serializer is set"
+            )
+        return codec.decode(self.serializer, content_type, content_encoding, text, field=key)
+
+
 def _as_meta(value: Any, key: str) -> Meta | None:
     if value is None:
         return None
@@ -253,10 +332,12 @@ class KeyValueResults:
     Attributes:
         store: where the values live.
         naming: how their keys are named.
+        values: how metas and groups are stored (Python objects by default).
     """
 
     store: KeyValueStore
     naming: KeyNaming = attrs.field(factory=KeyNaming)
+    values: StoredValues = attrs.field(factory=StoredValues)
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -277,14 +358,21 @@ class KeyValueResults:
         if status is None:
             raise InvalidRecordError("status", f"a meta needs a state name, got {meta!r}")
         task_key = self.naming.task_key(task_id)
+        stored = self.values.dump(meta)
         if status == states.SUCCESS:
-            if not self.store.add(self.naming.final_key(task_id), meta, timeout):
+            if not self.store.add(self.naming.final_key(task_id), stored, timeout):
                 return False
-            self.store.set(task_key, meta, timeout)
+            self.store.set(task_key, stored, timeout)
             return True
-        if not may_replace(self.get_meta(task_id), status):
+        try:
+            previous = self.get_meta(task_id)
+        except InvalidRecordError:
+            # A value this policy refuses to read (an object from before the switch to text)
+            # guards nothing: the new state replaces it.
+            previous = None
+        if not may_replace(previous, status):
             return False
-        self.store.set(task_key, meta, timeout)
+        self.store.set(task_key, stored, timeout)
         return True
 
     def get_meta(self, task_id: Ident) -> Meta | None:
@@ -304,7 +392,7 @@ class KeyValueResults:
         metas: dict[str, Meta] = {}
         for key, value in found.items():
             task_id, final = keys[key]
-            meta = _as_meta(value, key)
+            meta = _as_meta(self.values.load(value, key), key)
             if meta is not None and (final or task_id not in metas):
                 metas[task_id] = meta
         return metas
@@ -317,11 +405,12 @@ class KeyValueResults:
 
     def save_group(self, group_id: Ident, value: Any, timeout: float | None) -> None:
         """Save a group result (replacing one with the same id)."""
-        self.store.set(self.naming.group_key(group_id), value, timeout)
+        self.store.set(self.naming.group_key(group_id), self.values.dump(value), timeout)
 
     def get_group(self, group_id: Ident) -> Any:
         """The saved group result, or None."""
-        return self.store.get(self.naming.group_key(group_id))
+        key = self.naming.group_key(group_id)
+        return self.values.load(self.store.get(key), key)
 
     def delete_group(self, group_id: Ident) -> None:
         """Remove a saved group; an unknown id is not an error."""
