@@ -22,6 +22,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django_celery_results.adapters.django_orm import errors as orm_errors
 from django_celery_results.adapters.django_orm.repositories import (
     DjangoChordCounterRepository,
+    DjangoChordPartStore,
     DjangoGroupRepository,
     DjangoTaskRepository,
 )
@@ -161,6 +162,24 @@ def test_oversized_group_and_chord_counter_name_their_group(db_alias: str, limit
 
     groups.save(full_group("small-group"))
     assert groups.get("small-group") is not None
+
+
+def test_oversized_chord_part_is_permanent_and_the_next_part_counts(
+    db_alias: str, limit: int
+) -> None:
+    """A chord part's result over the limit: named, nothing counted; the next part counts."""
+    chords = DjangoChordCounterRepository(using=db_alias)
+    parts = DjangoChordPartStore(DjangoTaskRepository(using=db_alias), chords)
+    chords.create(ChordCounter(group_id="chord", count=2))
+    _refuse_oversized_writes(db_alias)
+    with pytest.raises(PermanentStorageError) as raised:
+        parts.store_part(full_task("huge-part", result="x" * (limit + 1024)), "chord")
+    _assert_names_size_and_limit(raised.value, "huge-part", limit)
+
+    written, count = parts.store_part(full_task("small-part"), "chord")
+    assert written
+    assert count.counted
+    assert count.remaining == 1  # the oversized part was not counted
 
 
 @pytest.mark.parametrize("db_alias", ["default"])
