@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from celery import Celery, states, uuid
 from celery._state import get_current_app
+from celery.backends.base import KeyValueStoreBackend
 from celery.result import GroupResult
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
@@ -332,7 +333,7 @@ DISALLOWED = (
 )
 
 
-def _undecodable_task(task_id: str, status: str, error: str) -> dict[str, Any]:
+def _undecodable_task(task_id: str, status: str | None, error: str) -> dict[str, Any]:
     return {"id": task_id, "status": status, "result": None, "error": error}
 
 
@@ -431,3 +432,39 @@ def test_undecodable_rows_explain_why_to_those_who_may_see_errors(
     # The decoded exception is unknown, so there is nothing to show even to staff.
     assert (failed["result"], failed["exc"], failed["traceback"]) == (None, None, None)
     assert group["error"] == UNDECODABLE_GROUP + DISALLOWED
+
+
+@pytest.fixture
+def memory_cache_app() -> Iterator[Celery]:
+    """A JSON-only app on Celery's in-memory cache backend (state kept inside the payload)."""
+    previous = get_current_app()
+    app = Celery("views-memory-cache", set_as_current=False)
+    app.conf.update(result_backend="cache+memory://", accept_content=["json"])
+    app.set_current()
+    try:
+        yield app
+    finally:
+        previous.set_current()
+
+
+def test_undecodable_payload_without_a_state_column_has_a_null_state(
+    client: Client, memory_cache_app: Celery
+) -> None:
+    """Where the state lives inside the payload, an undecodable entry has state null, still 200."""
+    task_id = uuid()
+    writer = Celery("views-memory-writer", set_as_current=False)
+    writer.conf.update(
+        result_backend="cache+memory://",
+        result_serializer="pickle",
+        accept_content=["json", "pickle"],
+    )
+    payload = writer.backend.encode({"task_id": task_id, "status": states.SUCCESS, "result": 1})
+    backend = memory_cache_app.backend
+    assert isinstance(backend, KeyValueStoreBackend)
+    backend.set(backend.get_key_for_task(task_id), payload)
+    assert _get(client, f"/results/task/status/{task_id}/") == {
+        "task": _undecodable_task(task_id, None, UNDECODABLE_TASK)
+    }
+    assert _get(client, f"/results/task/done/{task_id}/") == {
+        "task": {"id": task_id, "executed": False, "status": None, "error": UNDECODABLE_TASK}
+    }
