@@ -8,13 +8,15 @@ from typing import Any
 
 from celery import states
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import ResultSet
 
 
 class NativeJoin:
     """Mixed into a backend before Celery's base class: ``get_many`` over one batch read.
 
     The backend provides ``_read_ready`` (read every pending id at once, yield the ready ones
-    with their metas) and, if its ids may arrive as bytes, ``_task_key``.
+    with their metas) and, if its ids may arrive as bytes, ``_task_key``. ``iter_native``
+    waits for the members of nested groups in the same loop, under the same timeout.
     """
 
     #: Celery's result cache of the backend (set by Celery's ``Backend.__init__``).
@@ -77,3 +79,66 @@ class NativeJoin:
             if max_iterations is not None and iterations >= max_iterations:
                 return
             time.sleep(0.5 if interval is None else interval)
+
+    def iter_native(
+        self,
+        result: ResultSet,
+        timeout: float | None = None,
+        interval: float | None = 0.5,
+        no_ack: bool = True,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_interval: Callable[[], None] | None = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Yield ``(task_id, meta)`` for each member of ``result`` as it becomes ready.
+
+        A member that is itself a group (a chord header element that is a group, or a chain
+        ending in one) is yielded as ``(group_id, its results)`` only once every task inside
+        it, at any depth, is ready. Celery's own loop yields such a member at once, and
+        ``join_native`` then calls ``get()`` on its children with no timeout: in a chord's
+        callback step that wedged the worker process for good when the group was not done
+        (issue 9, defect 8). Here those tasks are polled in the same ``get_many`` as the
+        direct members, so ``timeout`` bounds the whole join and the ``get()`` calls that
+        follow read results that are already stored. ``on_message`` sees the direct
+        members' metas, as in Celery.
+        """
+        self._ensure_not_eager()  # type: ignore[attr-defined]
+        # celery-types types members as AsyncResult; a nested group is a ResultSet at run time.
+        members: list[Any] = list(result.results or [])
+        direct = {self._task_key(m.id) for m in members if not isinstance(m, ResultSet)}
+        unfinished: list[tuple[Any, set[str]]] = []
+        for member in members:
+            if isinstance(member, ResultSet):
+                inner = {self._task_key(task_id) for task_id in _leaf_ids(member)}
+                if inner:
+                    unfinished.append((member, inner))
+                else:
+                    # Nested members are GroupResults (ids); celery-types' ResultSet has none.
+                    yield member.id, member.results  # type: ignore[attr-defined]
+        polled = direct.union(*(inner for _, inner in unfinished))
+        if not polled:
+            return
+        for task_id, meta in self.get_many(
+            polled, timeout=timeout, interval=interval, no_ack=no_ack, on_interval=on_interval
+        ):
+            if task_id in direct:
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            still_unfinished = []
+            for group_result, inner in unfinished:
+                inner.discard(task_id)
+                if inner:
+                    still_unfinished.append((group_result, inner))
+                else:
+                    yield group_result.id, group_result.results
+            unfinished = still_unfinished
+
+
+def _leaf_ids(results: ResultSet) -> Iterator[str]:
+    """The ids of the tasks inside ``results``, nested groups descended into."""
+    members: list[Any] = list(results.results or [])
+    for member in members:
+        if isinstance(member, ResultSet):
+            yield from _leaf_ids(member)
+        else:
+            yield member.id
