@@ -8,7 +8,7 @@ from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Celery, maybe_signature, states
+from celery import Celery, states
 from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
@@ -21,7 +21,7 @@ from ..domain.errors import InvalidRecordError
 from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
-from .chords import fire_chord_callback
+from .chords import on_part_counted
 from .composition import Repositories, configured_repositories, orm_repositories
 from .polling import NativeJoin
 from .serialization import KombuSerializer
@@ -393,40 +393,23 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         self._part_counted(request, str(group_id), counts[-1])
 
     def _part_counted(self, request: Any, group_id: str, part: PartCount) -> None:
-        """What follows counting a header task: fail an unknown chord, fire a finished one."""
+        """What follows counting a header task: the step both backends share (``chords``)."""
         store = self.result_store
-        if not part.chord_is_known:
-            self._fail_chord(
-                request.chord,
-                ChordError(f"Chord {group_id} has no counter: cannot count its parts"),
-            )
-            return
-        if not part.is_last:
-            return
-        callback = maybe_signature(request.chord, app=self.app)
-        try:
-            counter = store.get_chord(group_id)
-            if counter is None:  # pragma: no cover - expired between our count and this read
-                self._fail_chord(
-                    request.chord, ChordError(f"Chord {group_id} lost its counter before joining")
-                )
-                return
-            self._fire_chord_callback(group_id, counter, callback)
-        finally:
-            store.finish_chord(group_id)
+        on_part_counted(
+            self,
+            request,
+            group_id,
+            part,
+            read_header=lambda: self._chord_header(group_id),
+            finish_chord=lambda header: store.finish_chord(group_id),
+        )
 
-    def _fail_chord(self, body: Any, error: ChordError) -> None:
-        """Store ``error`` as the result of the chord's callback (and run its errbacks)."""
-        callback = maybe_signature(body, app=self.app)
-        # chord_error_from_stack reads the exception being handled (sys.exc_info()), so the
-        # error must be raised and caught here, not merely constructed.
-        try:
-            raise error
-        except ChordError as raised:
-            self.chord_error_from_stack(callback, raised)
-
-    def _fire_chord_callback(self, group_id: str, counter: ChordCounter, callback: Any) -> None:
+    def _chord_header(self, group_id: str) -> GroupResult | None:
+        """The chord's header, from its counter's ``sub_tasks`` (None when the counter is gone)."""
+        counter = self.result_store.get_chord(group_id)
+        if counter is None:
+            return None
         members = [
             result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)
         ]
-        fire_chord_callback(self, group_id, self.app.GroupResult(group_id, members), callback)
+        return self.app.GroupResult(group_id, members)
