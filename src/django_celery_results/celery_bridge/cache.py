@@ -22,6 +22,7 @@ from ..domain import keyvalue
 from ..domain.errors import InvalidRecordError
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
+from .chord_size import chord_size
 from .chords import on_part_counted
 from .polling import NativeJoin
 from .serialization import KombuSerializer
@@ -341,7 +342,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         if not header.id:
             raise ChordError("A chord header needs a group id to be counted")
         group_id = _id("group_id", header.id)
-        size = body.get("chord_size") or len(header.results or [])
+        size = chord_size(header, body)
         lifetime = self._chord_lifetime
         self.results.save_group(group_id, {"result": _tuple_of_text_ids(header)}, lifetime)
         self.results.start_chord(group_id, size, lifetime)

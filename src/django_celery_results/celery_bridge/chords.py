@@ -10,12 +10,12 @@ callback's result and none leaves the callback PENDING.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from celery import Celery, maybe_signature, states
 from celery.exceptions import ChordError
-from celery.result import GroupResult, allow_join_result
+from celery.result import GroupResult, ResultSet, allow_join_result
 
 from ..domain.records import PartCount
 
@@ -105,9 +105,7 @@ def fire_chord_callback(
                 timeout=backend.app.conf.result_chord_join_timeout, propagate=True
             )
     except Exception as exc:
-        culprit = next(
-            (r for r in header.results or [] if r.state in states.PROPAGATE_STATES), None
-        )
+        culprit = _failed_member(header.results or [])
         reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
         logger.exception("Chord %r raised: %r", group_id, reason)
         fail_chord(backend, callback, ChordError(reason))
@@ -117,6 +115,22 @@ def fire_chord_callback(
     except Exception as exc:
         logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
         fail_chord(backend, callback, ChordError(f"Callback error: {exc!r}"))
+
+
+def _failed_member(results: Iterable[Any]) -> Any:
+    """The first header task that failed, nested groups descended into; None if none did.
+
+    A header element that is a group (or a chain ending in one) is a ``GroupResult``, which
+    has no ``state``: reading it raised AttributeError out of the callback step.
+    """
+    for result in results:
+        if isinstance(result, ResultSet):
+            inner = _failed_member(result.results or [])
+            if inner is not None:
+                return inner
+        elif result.state in states.PROPAGATE_STATES:
+            return result
+    return None
 
 
 def fail_chord(backend: ChordBackend, body: Any, error: ChordError) -> None:

@@ -21,6 +21,7 @@ from ..domain.errors import InvalidRecordError
 from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
+from .chord_size import chord_size
 from .chords import on_part_counted
 from .composition import Repositories, configured_repositories, orm_repositories
 from .polling import NativeJoin
@@ -339,7 +340,7 @@ class DatabaseBackend(NativeJoin, BaseBackend):
             else self.app.GroupResult(*header_result_args)
         )
         members = [r.as_tuple() for r in header]
-        size = body.get("chord_size") or len(members)
+        size = chord_size(header, body)
         if not header.id:
             raise ChordError("A chord header needs a group id to be counted")
         self.result_store.start_chord(
