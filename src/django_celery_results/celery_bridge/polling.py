@@ -86,9 +86,9 @@ class NativeJoin:
         timeout: float | None = None,
         interval: float | None = 0.5,
         no_ack: bool = True,
-        on_message: Callable[[dict[str, Any]], None] | None = None,
+        on_message: Callable[[Any], None] | None = None,
         on_interval: Callable[[], None] | None = None,
-    ) -> Iterator[tuple[str, Any]]:
+    ) -> Any:  # an iterator of (task_id, meta); celery-types says None, and the bases must agree
         """Yield ``(task_id, meta)`` for each member of ``result`` as it becomes ready.
 
         A member that is itself a group (a chord header element that is a group, or a chain

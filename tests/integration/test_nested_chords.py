@@ -1,0 +1,230 @@
+"""Chord headers holding nested groups (issue 9, defect 8), on each database.
+
+Celery counts one part per task inside a nested group (``chord._descend``); counting the
+header's top-level members fired the callback of Celery's own ``test_nested_group_chain``
+early, and the callback step's join then waited with no timeout for the nested group: one
+worker process wedged for good. Here: the count, the callback after every inner task with the
+right values (a one-thread worker, as Celery's suite runs), and a join that never outlasts
+``result_chord_join_timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import chain, chord, group, signals, states, uuid
+from celery.contrib.testing.worker import start_worker
+from celery.exceptions import ChordError
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import AsyncResult, GroupResult, allow_join_result
+from django.db import connections
+
+from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
+from django_celery_results.backends import DatabaseBackend
+from django_celery_results.celery_bridge.chords import fire_chord_callback
+from tests.celery_app import add, app
+from tests.routers import route_results_to
+
+pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
+
+#: Seconds a test waits for a worker's result before failing.
+TIMEOUT = 30
+#: Seconds between polls of a result.
+POLL = 0.05
+#: The join timeout the bounded-join tests set (Celery's default is 3 s).
+JOIN_TIMEOUT = 0.5
+
+
+@app.task(name="tests.collect")
+def collect(values: Any) -> Any:
+    """Return what the chord handed over (its header's results, nested lists included)."""
+    return values
+
+
+def nested_group_chain() -> Any:
+    """Celery's ``test_nested_group_chain`` canvas, with a callback that returns its input.
+
+    The chord in the middle has two header elements and three parts: ``add(1, 100)``, and the
+    two tasks of the group that ends the inner chain (``add(1, 200)`` only feeds that group).
+    """
+    return chain(
+        add.si(1, 0),
+        group(
+            add.si(1, 100),
+            chain(add.si(1, 200), group(add.si(1, 1000), add.si(1, 2000))),
+        ),
+        collect.s(),
+    )
+
+
+def nested_chord(callback: Any) -> Any:
+    """The chord of :func:`nested_group_chain` on its own."""
+    return chord(
+        [add.si(1, 100), chain(add.si(1, 200), group(add.si(1, 1000), add.si(1, 2000)))],
+        callback,
+    )
+
+
+# -- the count ----------------------------------------------------------------------------
+
+
+def test_chord_counts_every_task_of_a_nested_group(db_alias: str) -> None:
+    """The counter of a header ``[task, chain(task, group(a, b))]`` waits for 3 parts, not 2."""
+    body = collect.s()
+    with route_results_to(db_alias):
+        header_result = nested_chord(body).freeze().parent
+        assert isinstance(header_result, GroupResult)
+        DatabaseBackend(app=app).apply_chord(header_result, body)
+    counter = ChordCounterModel.objects.using(db_alias).get(group_id=header_result.id)
+    assert counter.count == 3
+
+
+# -- a real worker with one thread ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_thread_worker() -> Iterator[Any]:
+    """One worker thread, as Celery's suite runs it: a wedged callback step stops it all."""
+    previous = app.conf.broker_transport_options
+    # The in-memory transport polls once a second by default: every hop would wait.
+    app.conf.broker_transport_options = {"polling_interval": 0.01}
+    try:
+        with start_worker(
+            app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+        ) as running:
+            yield running
+    finally:
+        app.conf.broker_transport_options = previous
+
+
+@pytest.fixture
+def worker(one_thread_worker: Any, db_alias: str) -> Iterator[Any]:
+    """The module's worker, its results routed to ``db_alias`` for this test."""
+    with route_results_to(db_alias):
+        yield one_thread_worker
+
+
+@pytest.fixture
+def task_times() -> Iterator[dict[str, list[tuple[str, float]]]]:
+    """``{"pre"|"post": [(task name, monotonic time), ...]}`` for every task the worker runs."""
+    seen: dict[str, list[tuple[str, float]]] = {"pre": [], "post": []}
+    lock = threading.Lock()
+
+    def on_prerun(task: Any, **_: Any) -> None:
+        with lock:
+            seen["pre"].append((task.name, time.monotonic()))
+
+    def on_postrun(task: Any, **_: Any) -> None:
+        with lock:
+            seen["post"].append((task.name, time.monotonic()))
+
+    signals.task_prerun.connect(on_prerun, weak=False)
+    signals.task_postrun.connect(on_postrun, weak=False)
+    try:
+        yield seen
+    finally:
+        signals.task_prerun.disconnect(on_prerun)
+        signals.task_postrun.disconnect(on_postrun)
+
+
+@pytest.mark.timeout(90)
+def test_callback_fires_once_after_every_nested_task(
+    worker: Any, task_times: dict[str, list[tuple[str, float]]]
+) -> None:
+    """Celery's nested group chain: one callback run, after all 5 adds, with nested values."""
+    result = nested_group_chain().apply_async()
+    assert result.get(timeout=TIMEOUT, interval=POLL) == [101, [1001, 2001]]
+    callback_starts = [at for name, at in task_times["pre"] if name == "tests.collect"]
+    add_ends = [at for name, at in task_times["post"] if name == "tests.add"]
+    assert len(callback_starts) == 1
+    assert len(add_ends) == 5
+    assert callback_starts[0] > max(add_ends)
+
+
+# -- the join in the callback step is bounded ---------------------------------------------------
+
+
+@pytest.fixture
+def join_timeout() -> Iterator[float]:
+    """``result_chord_join_timeout`` set to JOIN_TIMEOUT for the test."""
+    previous = app.conf.result_chord_join_timeout
+    app.conf.result_chord_join_timeout = JOIN_TIMEOUT
+    try:
+        yield JOIN_TIMEOUT
+    finally:
+        app.conf.result_chord_join_timeout = previous
+
+
+def run_bounded(function: Any, limit: float) -> tuple[float, BaseException | None]:
+    """Run ``function`` in a daemon thread: (seconds taken, what it raised); fails past ``limit``.
+
+    A join that waits forever must fail the test, not hang the suite.
+    """
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            function()
+        except BaseException as exc:  # handed back to the test, whatever it is
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+        finally:
+            # This thread's own connections: left open, they keep the test database in use.
+            connections.close_all()
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still waiting after {limit} s"
+    return time.monotonic() - started, outcome[0]
+
+
+def header_with_unfinished_nested_group(backend: DatabaseBackend) -> GroupResult:
+    """A header whose direct member is done and whose nested group holds a task never run."""
+    done = uuid()
+    backend.store_result(done, 101, states.SUCCESS)
+    nested = GroupResult(uuid(), [AsyncResult(uuid(), app=app)], app=app)
+    # celery-types types members as AsyncResult; Celery nests GroupResults in headers.
+    members: list[Any] = [AsyncResult(done, app=app), nested]
+    return GroupResult(uuid(), members, app=app)
+
+
+def test_native_join_of_a_nested_group_honours_its_timeout(
+    db_alias: str, join_timeout: float
+) -> None:
+    """``join_native`` over a nested group whose task never ends raises TimeoutError in time."""
+    with route_results_to(db_alias):
+        header = header_with_unfinished_nested_group(DatabaseBackend(app=app))
+
+        def join() -> None:
+            with allow_join_result():
+                header.join_native(timeout=join_timeout, propagate=True, interval=POLL)
+
+        took, raised = run_bounded(join, limit=10)
+    assert isinstance(raised, CeleryTimeoutError)
+    assert took < join_timeout + 2
+
+
+def test_callback_step_over_an_unfinished_nested_group_ends_as_chord_error(
+    db_alias: str, join_timeout: float
+) -> None:
+    """The callback step gives up after ``result_chord_join_timeout``: ChordError on the body."""
+    body = collect.s()
+    callback_id = body.freeze().id
+    with route_results_to(db_alias):
+        backend = DatabaseBackend(app=app)
+        header = header_with_unfinished_nested_group(backend)
+        took, raised = run_bounded(
+            lambda: fire_chord_callback(backend, str(header.id), header, body), limit=10
+        )
+        assert raised is None
+        assert took < join_timeout + 2
+        stored: AsyncResult[Any] = AsyncResult(callback_id, app=app, backend=backend)
+        assert stored.state == states.FAILURE
+        assert isinstance(stored.result, ChordError)
