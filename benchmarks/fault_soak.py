@@ -156,6 +156,8 @@ class SoakReport:
         callbacks_doubled: chord callbacks that ran more than once.
         backend_retries: retries of a backend operation logged by the worker (Celery's
             "Failed operation ... Retrying").
+        deepest_retry: the most retries one backend operation needed (of
+            ``result_backend_max_retries``).
         gave_up: backend operations the worker gave up on after all its retries.
         worker_errors: other ERROR lines in the worker's log, as examples.
         proxy: the proxy's own counts (cuts, connections reset, refusals).
@@ -173,6 +175,7 @@ class SoakReport:
     callbacks_lost: int = 0
     callbacks_doubled: int = 0
     backend_retries: int = 0
+    deepest_retry: int = 0
     gave_up: int = 0
     worker_errors: list[str] = field(default_factory=list)
     proxy: dict[str, Any] = field(default_factory=dict)
@@ -389,18 +392,42 @@ def _send(workload: Workload) -> tuple[dict[str, Expected], dict[str, int]]:
     return expected, callbacks
 
 
-def _wait_ready(ids: Sequence[str], deadline: float) -> dict[str, dict[str, Any]]:
-    """Read the results directly until every one is ready or ``deadline`` (monotonic) passes."""
+class _StalledError(Exception):
+    """No result became ready for longer than the stall limit: the rest are lost."""
+
+
+def _wait_ready(ids: Sequence[str], deadline: float, stall: float) -> dict[str, dict[str, Any]]:
+    """Read the results directly until all are ready, ``deadline`` (monotonic) or a stall.
+
+    A stall is ``stall`` seconds with no result becoming ready: longer than any outage the
+    retry settings ride out, so whatever is still pending then will not come (a lost chord
+    part, a lost callback) and waiting on to the deadline would only cost time.
+    """
     from celery.exceptions import TimeoutError as CeleryTimeoutError
 
     from benchmarks import soak_app
 
     metas: dict[str, dict[str, Any]] = {}
     backend: Any = soak_app.app.backend
-    with contextlib.suppress(CeleryTimeoutError):
+    progress = [time.monotonic()]
+
+    def on_message(meta: dict[str, Any]) -> None:
+        progress[0] = time.monotonic()
+
+    def on_interval() -> None:
+        if time.monotonic() - progress[0] > stall:
+            raise _StalledError
+
+    with contextlib.suppress(CeleryTimeoutError, _StalledError):
         # update() keeps each pair as it comes, so a timeout keeps those read before it.
         metas.update(
-            backend.get_many(list(ids), timeout=max(1.0, deadline - time.monotonic()), interval=1.0)
+            backend.get_many(
+                list(ids),
+                timeout=max(1.0, deadline - time.monotonic()),
+                interval=1.0,
+                on_message=on_message,
+                on_interval=on_interval,
+            )
         )
     return metas
 
@@ -456,8 +483,13 @@ def _check(
 
 
 def _read_worker_log(report: SoakReport, log: Path) -> None:
+    from benchmarks.soak_settings import RETRY_SETTINGS
+
     text = log.read_text(encoding="utf-8", errors="replace")
-    report.backend_retries = len(re.findall(r"Failed operation \S+\. Retrying", text))
+    left = [int(n) for n in re.findall(r"Failed operation \S+\. Retrying (\d+) more", text)]
+    report.backend_retries = len(left)
+    limit = int(RETRY_SETTINGS["result_backend_max_retries"])
+    report.deepest_retry = max((limit - n for n in left), default=0)
     report.gave_up = len(re.findall(r"BackendStoreError|BackendGetMetaError", text))
     for line in text.splitlines():
         # The deliberate failures log an ERROR each; anything else is worth showing.
@@ -480,7 +512,9 @@ def _read_proxy_log(report: SoakReport, log: Path) -> None:
 # -- one store -------------------------------------------------------------------------------
 
 
-def run_store(store: str, workload: Workload, schedule: FaultSchedule, deadline: float) -> int:
+def run_store(
+    store: str, workload: Workload, schedule: FaultSchedule, deadline: float, stall: float
+) -> int:
     """Run the soak on one store in this process (Django is set up for it here); 0 if all held."""
     run_id = f"dcr_soak_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     queue = f"dcr-soak-{run_id}"
@@ -518,7 +552,7 @@ def run_store(store: str, workload: Workload, schedule: FaultSchedule, deadline:
                         f"{store}: sent {len(expected)} tasks in {time.monotonic() - started:.1f} s"
                     )
                     _begin_faults_when_busy(soak_app, list(expected), proxy, started + 60)
-                    metas = _wait_ready(list(expected), started + deadline)
+                    metas = _wait_ready(list(expected), started + deadline, stall)
                     report.seconds = time.monotonic() - started
                     _say(f"{store}: {len(metas)} of {len(expected)} ready")
                     # A callback that runs twice runs soon after the first time: give it time.
@@ -593,7 +627,8 @@ def _format(report: dict[str, Any]) -> str:
         f"{report['callbacks_doubled']} doubled",
         f"  faults: {proxy.get('cuts')} cuts resetting {proxy.get('connections_cut')} "
         f"connections, refusals {proxy.get('refusal_seconds')} s; backend retries in the "
-        f"worker: {report['backend_retries']}, given up: {report['gave_up']}",
+        f"worker: {report['backend_retries']} (deepest {report['deepest_retry']}), "
+        f"given up: {report['gave_up']}",
     ]
     lines += [f"  example: {w}" for w in report["examples"][:10]]
     lines += [f"  worker error: {e}" for e in report["worker_errors"][:5]]
@@ -611,6 +646,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--refuse-seconds", type=float, default=10.0)
     parser.add_argument("--fault-seconds", type=float, default=None, help="default: deadline")
     parser.add_argument("--deadline", type=float, default=None, help="s per store for the work")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=None,
+        help="stop waiting when no result got ready for this long (s): the rest are lost "
+        "(default 150, --short 30)",
+    )
     parser.add_argument(
         "--short",
         action="store_true",
@@ -641,8 +683,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             refuse_seconds=args.refuse_seconds,
         )
 
+    stall = args.stall or (30.0 if args.short else 150.0)
     if args.one_store:
-        return run_store(args.one_store, workload, schedule, deadline)
+        return run_store(args.one_store, workload, schedule, deadline, stall)
 
     status = 0
     reports: list[dict[str, Any]] = []

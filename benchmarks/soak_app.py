@@ -24,20 +24,11 @@ from typing import Any
 import django
 from celery import Celery, Task
 
+from benchmarks.soak_settings import RETRY_SETTINGS
+
 STORE = os.environ.get("DCR_SOAK_STORE", "postgresql")
 QUEUE = os.environ.get("DCR_SOAK_QUEUE", "dcr-soak")
 BROKER_URL = os.environ.get("DCR_SOAK_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
-
-#: The README's recommended retry settings: ~65 s of patience on average, and a 30 s outage
-#: is outlasted unless 30 independent full-jitter sleeps are all unusually short (the
-#: README gives the odds).
-RETRY_SETTINGS: dict[str, Any] = {
-    "result_backend_always_retry": True,
-    "result_backend_max_retries": 30,
-    "result_backend_base_sleep_between_retries_ms": 100,
-    "result_backend_max_sleep_between_retries_ms": 5000,
-}
-
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.soak_settings")
 django.setup()

@@ -14,6 +14,16 @@ PORT = int(os.environ.get("DCR_SOAK_PORT", "0"))
 NAME = os.environ.get("DCR_SOAK_DB", "dcr_soak")
 REDIS_DB = int(os.environ.get("DCR_SOAK_REDIS_DB", "13"))
 
+#: The README's recommended retry settings: ~65 s of patience on average, and a 30 s outage
+#: is outlasted unless 30 independent full-jitter sleeps are all unusually short (the
+#: README gives the odds).
+RETRY_SETTINGS: dict[str, Any] = {
+    "result_backend_always_retry": True,
+    "result_backend_max_retries": 30,
+    "result_backend_base_sleep_between_retries_ms": 100,
+    "result_backend_max_sleep_between_retries_ms": 5000,
+}
+
 
 def _databases() -> dict[str, Any]:
     if STORE == "postgresql":
