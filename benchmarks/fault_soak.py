@@ -161,7 +161,7 @@ class SoakReport:
         gave_up: backend operations the worker gave up on after all its retries.
         worker_errors: other ERROR lines in the worker's log, as examples.
         proxy: the proxy's own counts (cuts, connections reset, refusals).
-        seconds: from the first task sent to the last result read.
+        seconds: from the first task sent to the last result read (a stall not counted).
         source: the commit the code under test is at, and whether ``src/`` differs from it.
     """
 
@@ -396,8 +396,12 @@ class _StalledError(Exception):
     """No result became ready for longer than the stall limit: the rest are lost."""
 
 
-def _wait_ready(ids: Sequence[str], deadline: float, stall: float) -> dict[str, dict[str, Any]]:
+def _wait_ready(
+    ids: Sequence[str], deadline: float, stall: float
+) -> tuple[dict[str, dict[str, Any]], float]:
     """Read the results directly until all are ready, ``deadline`` (monotonic) or a stall.
+
+    Returns the ready results' metas and when (monotonic) the last of them was read.
 
     A stall is ``stall`` seconds with no result becoming ready: longer than any outage the
     retry settings ride out, so whatever is still pending then will not come (a lost chord
@@ -429,7 +433,7 @@ def _wait_ready(ids: Sequence[str], deadline: float, stall: float) -> dict[str, 
                 on_interval=on_interval,
             )
         )
-    return metas
+    return metas, progress[0]
 
 
 def _check(
@@ -552,8 +556,8 @@ def run_store(
                         f"{store}: sent {len(expected)} tasks in {time.monotonic() - started:.1f} s"
                     )
                     _begin_faults_when_busy(soak_app, list(expected), proxy, started + 60)
-                    metas = _wait_ready(list(expected), started + deadline, stall)
-                    report.seconds = time.monotonic() - started
+                    metas, last_ready = _wait_ready(list(expected), started + deadline, stall)
+                    report.seconds = last_ready - started
                     _say(f"{store}: {len(metas)} of {len(expected)} ready")
                     # A callback that runs twice runs soon after the first time: give it time.
                     time.sleep(3)
