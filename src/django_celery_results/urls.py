@@ -13,7 +13,7 @@ from django.urls import URLPattern, path, register_converter
 
 from .adapters.django_orm import views
 
-__all__ = ["urlpatterns"]
+__all__ = ["CeleryIdConverter", "TaskPatternConverter", "urlpatterns"]
 
 
 class CeleryIdConverter:
@@ -30,7 +30,12 @@ class CeleryIdConverter:
         return value
 
 
+#: The old package's name for the converter, and the name it registered it under, for url
+#: patterns of projects that use ``<task_pattern:...>`` (the regex is the same).
+TaskPatternConverter = CeleryIdConverter
+
 register_converter(CeleryIdConverter, "celery_result_id")
+register_converter(TaskPatternConverter, "task_pattern")
 
 urlpatterns: list[URLPattern] = [
     path(

@@ -15,6 +15,15 @@ def backfill_date_created(apps: Any, schema_editor: Any) -> None:
     )
 
 
+def leave_date_created(apps: Any, schema_editor: Any) -> None:
+    """Nothing to undo: unapplying this migration drops the column the backfill wrote."""
+
+
+# The old package's names for the two steps, kept for code that imports them from here.
+copy_date_done_to_date_created = backfill_date_created
+reverse_copy_date_done_to_date_created = leave_date_created
+
+
 class Migration(migrations.Migration):
     """Add the indexed ``date_created`` column and backfill it."""
 
@@ -33,5 +42,5 @@ class Migration(migrations.Migration):
                 help_text="When the first state of the task was stored.",
             ),
         ),
-        migrations.RunPython(backfill_date_created, migrations.RunPython.noop),
+        migrations.RunPython(backfill_date_created, leave_date_created),
     )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import migrations, models
+
+if TYPE_CHECKING:
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations.state import ProjectState
 
 ID_MAX_LENGTH = getattr(settings, "DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH", 255)
 
@@ -18,17 +24,31 @@ CLASSIC_STATES = [
 ]
 
 
-def _recorded_only(model_name: str, field: str, name: str) -> migrations.SeparateDatabaseAndState:
-    # The column is unique, so the database indexes it already; a second index would only cost
-    # writes. The index enters the migration state alone, and 0010 takes it out again (and
-    # drops it from databases where an earlier release did create it).
-    return migrations.SeparateDatabaseAndState(
-        state_operations=[
-            migrations.AddIndex(
-                model_name=model_name, index=models.Index(fields=[field], name=name)
-            )
-        ]
-    )
+class FakeAddIndex(migrations.AddIndex):
+    """An index that enters the migration state only; the database is left as it is.
+
+    The column is unique, so the database indexes it already; a second index would only cost
+    writes. 0010 takes the index out of the state again (and drops it from databases where an
+    earlier release did create it). The name is the old package's, for code that imports it.
+    """
+
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: ProjectState,
+        to_state: ProjectState,
+    ) -> None:
+        """Nothing: the unique column's own index serves."""
+
+    def database_backwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: ProjectState,
+        to_state: ProjectState,
+    ) -> None:
+        """Nothing: forwards created nothing."""
 
 
 class Migration(migrations.Migration):
@@ -176,8 +196,14 @@ class Migration(migrations.Migration):
             ),
         ),
         # ... and come back as Meta.indexes with fixed names.
-        _recorded_only("chordcounter", "group_id", "django_cele_group_i_299b0d_idx"),
-        _recorded_only("taskresult", "task_id", "django_cele_task_id_7f8fca_idx"),
+        FakeAddIndex(
+            model_name="chordcounter",
+            index=models.Index(fields=["group_id"], name="django_cele_group_i_299b0d_idx"),
+        ),
+        FakeAddIndex(
+            model_name="taskresult",
+            index=models.Index(fields=["task_id"], name="django_cele_task_id_7f8fca_idx"),
+        ),
         migrations.AddIndex(
             model_name="taskresult",
             index=models.Index(fields=["task_name"], name="django_cele_task_na_08aec9_idx"),
@@ -198,7 +224,10 @@ class Migration(migrations.Migration):
             model_name="taskresult",
             index=models.Index(fields=["date_done"], name="django_cele_date_do_f59aad_idx"),
         ),
-        _recorded_only("groupresult", "group_id", "django_cele_group_i_3cddec_idx"),
+        FakeAddIndex(
+            model_name="groupresult",
+            index=models.Index(fields=["group_id"], name="django_cele_group_i_3cddec_idx"),
+        ),
         migrations.AddIndex(
             model_name="groupresult",
             index=models.Index(fields=["date_created"], name="django_cele_date_cr_bd6c1d_idx"),
