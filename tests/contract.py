@@ -825,3 +825,100 @@ class ChordCounterRepositoryContract(_ThreadedContract):
         counter = chord_repo.get("chord")
         assert counter is not None
         assert counter.count == 0
+
+    # -- the callback's claim, for recovery after a crash (issue 9) --------------------------
+
+    def test_create_round_trips_the_callback(self, chord_repo: ChordCounterRepository) -> None:
+        """The serialized callback, claim and done dates read back as created."""
+        counter = make_counter(
+            group_id="chord",
+            count=2,
+            callback='{"task": "tests.tsum", "options": {"task_id": "cb"}}',
+        )
+        chord_repo.create(counter)
+        assert chord_repo.get("chord") == counter
+
+    def test_claim_needs_a_finished_header(self, chord_repo: ChordCounterRepository) -> None:
+        """No claim while header tasks are outstanding, nor for an unknown chord."""
+        chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
+        later = COUNTER_CREATED + DAY
+        assert not chord_repo.claim_callback("chord", later, later)
+        assert not chord_repo.claim_callback("never-created", later, later)
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.date_claimed is None
+
+    def test_claim_is_taken_once_until_stale(self, chord_repo: ChordCounterRepository) -> None:
+        """The first claim wins; a second waits until the first is older than stale_before."""
+        chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
+        assert chord_repo.count_part("chord", "t").is_last
+        first = COUNTER_CREATED + timedelta(minutes=1)
+        assert chord_repo.claim_callback("chord", first, first)
+        second = first + timedelta(seconds=30)
+        assert not chord_repo.claim_callback("chord", second, first)
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.date_claimed == first
+        # The claimer died: once its claim is older than stale_before, it is taken over.
+        much_later = first + DAY
+        assert chord_repo.claim_callback("chord", much_later, first + timedelta(seconds=1))
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.date_claimed == much_later
+
+    def test_done_chords_are_never_claimed_again(self, chord_repo: ChordCounterRepository) -> None:
+        """After callback_done, no claim succeeds and recovery does not list the chord."""
+        chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
+        assert chord_repo.count_part("chord", "t").is_last
+        now = COUNTER_CREATED + DAY
+        assert chord_repo.claim_callback("chord", now, now)
+        chord_repo.callback_done("chord", now)
+        chord_repo.callback_done("never-created", now)
+        counter = chord_repo.get("chord")
+        assert counter is not None
+        assert counter.date_done == now
+        assert not chord_repo.claim_callback("chord", now + DAY, now + DAY)
+        assert chord_repo.awaiting_callback(now + 2 * DAY, limit=10) == []
+
+    def test_awaiting_callback_lists_only_stuck_chords(
+        self, chord_repo: ChordCounterRepository
+    ) -> None:
+        """Finished, unsent, unclaimed or stale, with a callback: listed oldest first."""
+        minute = timedelta(minutes=1)
+        for name, count in [("running", 1), ("stuck-1", 1), ("stuck-2", 1), ("no-callback", 1)]:
+            chord_repo.create(
+                make_counter(
+                    group_id=name,
+                    count=count,
+                    callback=None if name == "no-callback" else "cb",
+                    date_created=COUNTER_CREATED + (minute if name == "stuck-1" else 0 * minute),
+                )
+            )
+        for name in ("stuck-1", "stuck-2", "no-callback"):
+            assert chord_repo.count_part(name, "t").is_last
+        chord_repo.create(
+            make_counter(
+                group_id="young", count=0, callback="cb", date_created=COUNTER_CREATED + DAY
+            )
+        )
+        stale_before = COUNTER_CREATED + 2 * minute
+        due = chord_repo.awaiting_callback(stale_before, limit=10)
+        assert [c.group_id for c in due] == ["stuck-2", "stuck-1"]
+        assert [c.group_id for c in chord_repo.awaiting_callback(stale_before, limit=1)] == [
+            "stuck-2"
+        ]
+        # A fresh claim hides a chord until it goes stale.
+        assert chord_repo.claim_callback("stuck-2", stale_before, stale_before)
+        assert [c.group_id for c in chord_repo.awaiting_callback(stale_before, limit=10)] == [
+            "stuck-1"
+        ]
+
+    def test_concurrent_claims_have_one_winner(self, chord_repo: ChordCounterRepository) -> None:
+        """8 threads claim one finished chord at once: exactly one wins."""
+        if not getattr(chord_repo, "atomic_decrement", False):
+            pytest.skip(f"{type(chord_repo).__name__} declares atomic_decrement = False")
+        chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
+        assert chord_repo.count_part("chord", "t").is_last
+        now = COUNTER_CREATED + DAY
+        wins = self.run_concurrently(8, lambda: chord_repo.claim_callback("chord", now, now))
+        assert sum(wins) == 1

@@ -7,9 +7,9 @@ nothing but the standard library; Django hands it the connection.
 
 The recorded expectations are vendor-neutral: ``normalized`` reduces a snapshot to column
 families, varchar widths and nullability, and ``old_end_state`` / ``end_state`` say what that
-is after the old package's last migration (0014) and after ours (0015). ``changes`` lists what
-one snapshot adds, removes or alters relative to another; ``ADDITIONS_0015`` (via
-``additions_0015``) is the one difference ours may have: it only adds.
+is after the old package's last migration (0014) and after ours (0015, 0016). ``changes`` lists what
+one snapshot adds, removes or alters relative to another; ``OUR_ADDITIONS`` (via
+``our_additions``) is the one difference ours may have: it only adds.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MIGRATIONS = [
 OLD_LAST = MIGRATIONS[-1]
 
 #: Ours after the old package's: each only adds tables, columns and indexes.
-OURS_ONLY = ["0015_chord_parts"]
+OURS_ONLY = ["0015_chord_parts", "0016_chordcounter_callback"]
 
 #: All of ours, in order.
 OUR_MIGRATIONS = MIGRATIONS + OURS_ONLY
@@ -199,9 +199,10 @@ _POSTGRES_PATTERN_INDEXES = {
     },
 }
 
-#: What 0015 adds, in the form ``changes`` reports: a table, and a column and index on another.
+#: What ours add after the old package's last migration, in the form ``changes`` reports:
+#: 0015's table and the column and index on another, 0016's columns for chord recovery.
 #: Nothing else may differ from the old package's schema.
-ADDITIONS_0015: dict[str, Any] = {
+OUR_ADDITIONS: dict[str, Any] = {
     "tables_added": {
         "django_celery_results_chordpart": {
             "columns": {
@@ -218,7 +219,12 @@ ADDITIONS_0015: dict[str, Any] = {
     "tables_changed": {
         "django_celery_results_chordcounter": {
             # Nullable: a counter the old package creates after a downgrade has no date.
-            "columns_added": {"date_created": ("datetime", None, True)},
+            "columns_added": {
+                "callback": ("text", None, True),
+                "date_claimed": ("datetime", None, True),
+                "date_created": ("datetime", None, True),
+                "date_done": ("datetime", None, True),
+            },
             "indexes_added": {"dcr_chordcounter_created_idx": ["date_created"]},
         },
     },
@@ -262,16 +268,16 @@ def old_end_state(vendor: str, id_max: int = 255) -> dict[str, Any]:
     return expected
 
 
-def additions_0015(id_max: int = 255) -> dict[str, Any]:
-    """``ADDITIONS_0015`` at id width ``id_max``."""
-    additions: dict[str, Any] = _with_width(ADDITIONS_0015, id_max)
+def our_additions(id_max: int = 255) -> dict[str, Any]:
+    """``OUR_ADDITIONS`` at id width ``id_max``."""
+    additions: dict[str, Any] = _with_width(OUR_ADDITIONS, id_max)
     return additions
 
 
 def end_state(vendor: str, id_max: int = 255) -> dict[str, Any]:
-    """Our schema after our last migration: the old package's plus ``ADDITIONS_0015``."""
+    """Our schema after our last migration: the old package's plus ``OUR_ADDITIONS``."""
     expected = copy.deepcopy(old_end_state(vendor, id_max))
-    additions = additions_0015(id_max)
+    additions = our_additions(id_max)
     expected.update(copy.deepcopy(additions["tables_added"]))
     for table, change in additions["tables_changed"].items():
         shape = expected[table]

@@ -13,6 +13,9 @@ Environment (set by the test that starts the worker):
   and per second report of a header part (``duplicate <id>``), so the test can tell a
   callback that ran twice (same id, one row) from one that ran once, and count the
   duplicates it injected.
+- ``DCR_HOLD_CALLBACK``: a file; when set, the worker process that claims a chord's callback
+  writes ``held <group id>`` to it and then waits there for ever (the window between claiming
+  and sending a callback, where the chord recovery test kills the worker).
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ from django.apps import apps
 if not apps.ready:  # a worker subprocess; under pytest, tests.settings is set up already
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.worker_settings")
     django.setup()
+
+if os.environ.get("DCR_HOLD_CALLBACK"):
+    import time
+
+    from django_celery_results.celery_bridge import chords
+
+    def _hold(group_id: str) -> None:
+        with Path(os.environ["DCR_HOLD_CALLBACK"]).open("a", encoding="utf-8") as marker:
+            marker.write(f"held {group_id}\n")
+        while True:  # until the test kills this process
+            time.sleep(1)
+
+    chords.before_sending_callback = _hold
 
 BROKER_URL = os.environ.get("DCR_STRESS_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 

@@ -54,6 +54,11 @@ JOIN_TIMEOUT = 0.01
 @pytest.fixture(scope="module")
 def broker_url() -> str:
     """RabbitMQ's URL; the tests skip (fail on CI) when it does not answer."""
+    return reachable_broker()
+
+
+def reachable_broker() -> str:
+    """RabbitMQ's URL; skips the test (fails it on CI) when the broker does not answer."""
     try:
         with Connection(stress_app.BROKER_URL, connect_timeout=3) as connection:
             connection.connect()
@@ -94,7 +99,9 @@ class StressWorker:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _worker_env(alias: str, broker: str, acks_late: bool, runs: Path) -> dict[str, str]:
+def _worker_env(
+    alias: str, broker: str, acks_late: bool, runs: Path, hold: Path | None = None
+) -> dict[str, str]:
     database = connections[alias].settings_dict
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     return {
@@ -113,11 +120,19 @@ def _worker_env(alias: str, broker: str, acks_late: bool, runs: Path) -> dict[st
         "DCR_STRESS_ACKS_LATE": "1" if acks_late else "0",
         "DCR_STRESS_JOIN_TIMEOUT": str(JOIN_TIMEOUT),
         "DCR_STRESS_RUNS": str(runs),
+        **({"DCR_HOLD_CALLBACK": str(hold)} if hold else {}),
     }
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown, then kill the worker's process group (its pool children) if need be."""
+def _stop(process: subprocess.Popen[bytes], kill: bool = False) -> None:
+    """Warm shutdown, then kill the worker's process group (its pool children) if need be.
+
+    ``kill``: SIGKILL the whole group at once, as the OOM killer or a lost node would.
+    """
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -140,14 +155,22 @@ def _drop_queue(queue: str) -> None:
             channel.queue_delete(queue)
 
 
-@pytest.fixture
-def stress_worker(
-    db_alias: str, broker_url: str, acks_late: bool, tmp_path: Path
-) -> Iterator[StressWorker]:
-    """A prefork worker subprocess (2 processes) on a fresh queue, storing into ``db_alias``."""
-    queue = f"dcr-stress-{uuid.uuid4().hex}"
-    log, runs = tmp_path / "worker.log", tmp_path / "callback-runs.txt"
-    runs.touch()
+def start_worker_process(
+    alias: str,
+    broker: str,
+    queue: str,
+    log: Path,
+    runs: Path,
+    *,
+    acks_late: bool = False,
+    hold: Path | None = None,
+    concurrency: int = 2,
+) -> StressWorker:
+    """Start ``celery -A tests.stress_app worker`` (prefork) on ``queue``, storing into ``alias``.
+
+    ``hold``: the file the chord callback hook of ``tests.stress_app`` writes to before it
+    holds the worker between claiming a callback and sending it.
+    """
     command = [
         sys.executable,
         "-m",
@@ -158,14 +181,14 @@ def stress_worker(
         "-P",
         "prefork",
         "-c",
-        "2",
+        str(concurrency),
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
         "-Q",
         queue,
         "-n",
-        f"{queue}@%h",
+        f"{queue}-{log.stem}@%h",
         "-l",
         "WARNING",
     ]
@@ -173,17 +196,29 @@ def stress_worker(
         process = subprocess.Popen(
             command,
             cwd=REPO,
-            env=_worker_env(db_alias, broker_url, acks_late, runs),
+            env=_worker_env(alias, broker, acks_late, runs, hold),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return StressWorker(queue, log, runs, process)
+
+
+@pytest.fixture
+def stress_worker(
+    db_alias: str, broker_url: str, acks_late: bool, tmp_path: Path
+) -> Iterator[StressWorker]:
+    """A prefork worker subprocess (2 processes) on a fresh queue, storing into ``db_alias``."""
+    queue = f"dcr-stress-{uuid.uuid4().hex}"
+    log, runs = tmp_path / "worker.log", tmp_path / "callback-runs.txt"
+    runs.touch()
+    worker = start_worker_process(db_alias, broker_url, queue, log, runs, acks_late=acks_late)
     try:
         with route_results_to(db_alias):
-            yield StressWorker(queue, log, runs, process)
+            yield worker
     finally:
         try:
-            _stop(process)
+            _stop(worker.process)
         finally:
             _drop_queue(queue)
 

@@ -34,6 +34,7 @@ from django_celery_results.adapters.django_orm.models import ChordPart, TaskResu
 from django_celery_results.adapters.django_orm.repositories import DjangoTaskRepository
 from django_celery_results.backends import DatabaseBackend
 from tests.celery_app import add, app, fail, tsum
+from tests.integration.conftest import SentCallbacks
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -81,31 +82,6 @@ def store_successes(backend: DatabaseBackend, alias: str, values: dict[str, int]
     with transaction.atomic(using=alias):
         for task_id, value in values.items():
             backend.store_result(task_id, value, states.SUCCESS)
-
-
-class SentCallbacks:
-    """Records the signatures sent instead of publishing them (``Signature.apply_async``)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str | None, str, tuple[Any, ...]]] = []
-        self._lock = threading.Lock()
-
-    def apply_async(self, signature: Signature[Any], args: Any = None, *_: Any, **__: Any) -> None:
-        """Stand in for ``Signature.apply_async``: remember (task id, task name, args)."""
-        with self._lock:
-            self.sent.append((signature.id, str(signature.task), tuple(args or ())))
-
-
-@pytest.fixture
-def sent_callbacks(monkeypatch: pytest.MonkeyPatch) -> SentCallbacks:
-    """Every ``Signature.apply_async`` call (a chord callback's ``delay``) is recorded, not sent."""
-    recorder = SentCallbacks()
-
-    def apply_async(self: Signature[Any], args: Any = None, *rest: Any, **options: Any) -> None:
-        recorder.apply_async(self, args, *rest, **options)
-
-    monkeypatch.setattr(Signature, "apply_async", apply_async)
-    return recorder
 
 
 @pytest.fixture
@@ -191,9 +167,10 @@ def test_last_chord_part_adds_one_query_per_chunk_of_the_header(
         assert sent_callbacks.sent == [(callback.id, "tests.tsum", (list(range(size)),))]
         sent_callbacks.sent.clear()
     assert overhead[10] == overhead[1000] == overhead[1200], overhead
-    # Counting the part, then one read of the counter (the header's ids) and one DELETE of
-    # the counted parts.
-    assert overhead[10] == PART_STATEMENTS[connections[db_alias].vendor] + 2
+    # Counting the part, then the claim of the callback (one UPDATE, for chord recovery), one
+    # read of the counter (the header's ids), the record that it was sent (one UPDATE) and
+    # one DELETE of the counted parts.
+    assert overhead[10] == PART_STATEMENTS[connections[db_alias].vendor] + 4
 
 
 # -- 2. duplicate completion ----------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A database the old package migrated (wholly or partly) continues under ours, and can go back.
 
-Ours adds one migration after the old package's last one (0015: the ``chordpart`` table and
-``chordcounter.date_created``). On a database the old package migrated, ours has exactly that
-to apply, keeps every row, and ``migrate django_celery_results 0014`` undoes it so that the old
-package can be installed again.
+Ours adds two migrations after the old package's last one (0015: the ``chordpart`` table and
+``chordcounter.date_created``; 0016: three nullable ``chordcounter`` columns for chord
+recovery). On a database the old package migrated, ours has exactly those to apply, keeps
+every row, and ``migrate django_celery_results 0014`` undoes them so that the old package can
+be installed again.
 
 Each test builds its databases from scratch (``tests.oldpkg.scratch_database``): SQLite files,
 and ``dcr_dropin_*`` databases on the PostgreSQL and MariaDB servers of ``tests.settings``. The
@@ -27,9 +28,9 @@ from tests.schema_snapshot import (
     OLD_LAST,
     OUR_MIGRATIONS,
     OURS_ONLY,
-    additions_0015,
     changes,
     normalized,
+    our_additions,
 )
 
 APP = "django_celery_results"
@@ -249,8 +250,8 @@ def _fresh(alias: str, tmp_path: Path, id_max: int = 255) -> dict[str, Any]:
     return fresh
 
 
-def _without(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
-    return [{key: value for key, value in row.items() if key != column} for row in rows]
+def _without(rows: list[dict[str, Any]], *columns: str) -> list[dict[str, Any]]:
+    return [{key: value for key, value in row.items() if key not in columns} for row in rows]
 
 
 @pytest.mark.usefixtures("old_python")
@@ -258,12 +259,12 @@ def _without(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
 def test_old_database_takes_0015_and_can_go_back(
     id_max: int, db_alias: str, tmp_path: Path
 ) -> None:
-    """On the old package's migrated, filled database: 0015 alone applies, rows stay, 0014 undoes.
+    """On the old package's migrated, filled database: ours alone apply, rows stay, 0014 undoes.
 
-    Before: the schema is exactly the one ours builds up to 0014, and ours reports 0015 as the
-    one unapplied migration. After ``migrate``: nothing is pending, the schema is a fresh one's
-    and differs from the old package's by exactly the 0015 additions, every row reads back the
-    same, and each chord counter got a creation date from the migration. After
+    Before: the schema is exactly the one ours builds up to 0014, and ours reports its own
+    migrations as the unapplied ones. After ``migrate``: nothing is pending, the schema is a
+    fresh one's and differs from the old package's by exactly our additions, every row reads
+    back the same, and each chord counter got a creation date from the migration. After
     ``migrate django_celery_results 0014``: the schema and the migration history are the old
     package's again, which finds nothing to apply, reads every row and writes new ones.
     """
@@ -289,13 +290,18 @@ def test_old_database_takes_0015_and_can_go_back(
     assert migrated["check"] == 0
     assert migrated["recorded"] == OUR_MIGRATIONS
     assert migrated["schema"] == fresh["end"]
-    assert changes(normalized(old["schema"]), normalized(migrated["schema"])) == additions_0015(
+    assert changes(normalized(old["schema"]), normalized(migrated["schema"])) == our_additions(
         id_max
     )
     rows, before = migrated["rows"], old["rows"]
     assert rows["TaskResult"] == before["TaskResult"]
     assert rows["GroupResult"] == before["GroupResult"]
-    assert _without(rows["ChordCounter"], "date_created") == before["ChordCounter"]
+    recovery_columns = ("callback", "date_claimed", "date_done")
+    assert (
+        _without(rows["ChordCounter"], "date_created", *recovery_columns) == before["ChordCounter"]
+    )
+    # 0016's columns are empty on counters the old package wrote: nothing to recover there.
+    assert all(row[name] is None for row in rows["ChordCounter"] for name in recovery_columns)
     started = datetime.datetime.fromisoformat(ours["started"])
     finished = datetime.datetime.fromisoformat(ours["finished"])
     for counter in rows["ChordCounter"]:
@@ -324,7 +330,7 @@ def test_old_database_takes_0015_and_can_go_back(
 def test_old_package_still_works_on_a_database_left_at_0015(db_alias: str, tmp_path: Path) -> None:
     """Downgrading without ``migrate ... 0014`` first: the old package still reads and writes.
 
-    The extra table goes unused and the new column is nullable, so the old package's inserts
+    The extra table goes unused and the new columns are nullable, so the old package's inserts
     (which leave it out) succeed; its ``migrate --check`` finds nothing of its own to apply.
     """
     with oldpkg.scratch_database(db_alias, tmp_path) as database:
@@ -384,7 +390,7 @@ print(row.date_created.isoformat(), row.date_done.isoformat(), row.status, row.r
     ["0005_taskresult_worker", "0008_chordcounter", "0009_groupresult"],
 )
 def test_partly_migrated_old_database_continues(stop: str, db_alias: str, tmp_path: Path) -> None:
-    """Old package up to ``stop``, ours after: the rest (to 0015) applies; the schema is fresh.
+    """Old package up to ``stop``, ours after: the rest (to ours) applies; the schema is fresh.
 
     At 0005 a row written before ``date_created`` existed gets its ``date_done`` as creation time;
     at 0009 the redundant indexes that early releases created are dropped by our 0010.

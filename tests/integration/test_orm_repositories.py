@@ -129,6 +129,11 @@ class TestDjangoChordCounterRepositoryContract(ChordCounterRepositoryContract):
         """8 threads reporting every header task on real connections count each task once."""
         super().test_concurrent_duplicate_reports_count_once(chord_repo)
 
+    @transactional
+    def test_concurrent_claims_have_one_winner(self, chord_repo: ChordCounterRepository) -> None:
+        """8 threads claiming one finished chord's callback on real connections: one wins."""
+        super().test_concurrent_claims_have_one_winner(chord_repo)
+
 
 # -- the same contracts through the portable SQL (the path of vendors we have no dialect for) ----
 

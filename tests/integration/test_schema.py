@@ -1,7 +1,7 @@
-"""The schema: the old package's up to its 0014, plus exactly what our 0015 adds.
+"""The schema: the old package's up to its 0014, plus exactly what ours (0015, 0016) add.
 
 The expectations are recorded in ``tests.schema_snapshot`` (``old_end_state``, ``end_state``,
-``ADDITIONS_0015``); the drop-in tests (``test_dropin_schema.py``) also compare with the schema
+``OUR_ADDITIONS``); the drop-in tests (``test_dropin_schema.py``) also compare with the schema
 the old package itself creates.
 """
 
@@ -26,11 +26,11 @@ from tests.schema_snapshot import (
     MIGRATIONS,
     OLD_LAST,
     OUR_MIGRATIONS,
-    additions_0015,
     changes,
     end_state,
     normalized,
     old_end_state,
+    our_additions,
     snapshot,
 )
 
@@ -63,7 +63,7 @@ print(json.dumps(steps))
 
 
 def test_migration_names_and_order() -> None:
-    """The app has the old package's 14 migrations, then 0015, each depending on the one before."""
+    """The app has the old package's 14 migrations, then ours, each depending on the one before."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     ours = sorted(name for app, name in loader.disk_migrations if app == APP)
     assert ours == OUR_MIGRATIONS
@@ -124,7 +124,7 @@ def test_migrations_there_and_back(id_max: int, db_alias: str, tmp_path: Path) -
     """On a fresh database at either id width, each step of the migrations has the right schema.
 
     At the old package's last migration the schema is the old package's; at our end it differs
-    from that by exactly the 0015 additions; back at 0014 it is as before; down to zero drops
+    from that by exactly our additions; back at 0014 it is as before; down to zero drops
     every table; up again rebuilds the end state exactly.
     """
     with oldpkg.scratch_database(db_alias, tmp_path) as database:
@@ -139,7 +139,7 @@ def test_migrations_there_and_back(id_max: int, db_alias: str, tmp_path: Path) -
     at_old_last = normalized(steps["old_last"])
     at_end = normalized(steps["end"])
     assert at_old_last == old_end_state(vendor, id_max)
-    assert changes(at_old_last, at_end) == additions_0015(id_max)
+    assert changes(at_old_last, at_end) == our_additions(id_max)
     assert at_end == end_state(vendor, id_max)
     assert steps["back_to_old_last"] == steps["old_last"]
     assert steps["zero"] == {}
@@ -150,7 +150,7 @@ def test_changes_reports_every_kind_of_difference() -> None:
     """``changes`` is empty for equal schemas and names what was added, removed or altered."""
     before = old_end_state("sqlite")
     assert changes(before, before) == {}
-    counter = additions_0015()["tables_changed"]["django_celery_results_chordcounter"]
+    counter = our_additions()["tables_changed"]["django_celery_results_chordcounter"]
     assert changes(end_state("sqlite"), before) == {
         "tables_removed": ["django_celery_results_chordpart"],
         "tables_changed": {

@@ -162,6 +162,30 @@ class MemoryChordCounterRepository:
             self._counters.pop(group_id, None)
             self._parts.pop(group_id, None)
 
+    def claim_callback(self, group_id: str, now: datetime, stale_before: datetime) -> bool:
+        """Claim sending the callback where ``may_claim``; exactly one concurrent caller wins."""
+        with self._lock:
+            counter = self._counters.get(group_id)
+            if counter is None or not counter.may_claim(stale_before):
+                return False
+            self._counters[group_id] = attrs.evolve(counter, date_claimed=now)
+            return True
+
+    def callback_done(self, group_id: str, now: datetime) -> None:
+        """Record that the callback was dealt with; unknown ids are ignored."""
+        with self._lock:
+            counter = self._counters.get(group_id)
+            if counter is not None:
+                self._counters[group_id] = attrs.evolve(counter, date_done=now)
+
+    def awaiting_callback(self, stale_before: datetime, limit: int) -> list[ChordCounter]:
+        """Counters that ``needs_recovery``, oldest first, at most ``limit``."""
+        with self._lock:
+            due = [c for c in self._counters.values() if c.needs_recovery(stale_before)]
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        due.sort(key=lambda c: c.date_claimed or c.date_created or epoch)
+        return due[:limit]
+
     def delete_created_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Remove counters created before ``cutoff`` with their parts."""
         with self._lock:

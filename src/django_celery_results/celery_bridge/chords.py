@@ -40,6 +40,8 @@ def on_part_counted(
     *,
     read_header: Callable[[], GroupResult | None],
     finish_chord: Callable[[GroupResult | None], None],
+    claim_callback: Callable[[], bool] = lambda: True,
+    callback_done: Callable[[], None] = lambda: None,
 ) -> None:
     """What follows counting one header task of chord ``group_id`` (``request`` is its request).
 
@@ -52,7 +54,11 @@ def on_part_counted(
       sent ends as a ChordError on the callback. ``finish_chord`` (given the header, or None)
       then runs whatever happened, so the backend can drop the chord's bookkeeping.
 
-    The backend supplies only how it reads its header and finishes its chord.
+    The backend supplies only how it reads its header and finishes its chord, and, where it
+    can recover chords whose worker died (the database), how it claims sending the callback
+    (``claim_callback``: False when recovery took it over first, and then nothing is sent
+    here) and records that it was dealt with (``callback_done``, after it was sent or its
+    ChordError stored; never when storing the error itself failed, so recovery tries again).
     """
     if not part.chord_is_known:
         fail_chord(
@@ -63,6 +69,10 @@ def on_part_counted(
         return
     if not part.is_last:
         return
+    if not claim_callback():
+        logger.info("Chord %r: its callback is being sent by chord recovery", group_id)
+        return
+    hold_before_sending_callback(group_id)
     callback = maybe_signature(request.chord, app=backend.app)
     header: GroupResult | None = None
     try:
@@ -73,20 +83,32 @@ def on_part_counted(
             fail_chord(
                 backend, callback, ChordError(f"Chord {group_id} header could not be read: {exc!r}")
             )
-            return
-        if header is None:
-            fail_chord(
-                backend,
-                callback,
-                ChordError(
-                    f"GroupResult {group_id} no longer exists: the chord's header was deleted "
-                    "or expired before its last part was counted"
-                ),
-            )
-            return
-        fire_chord_callback(backend, group_id, header, callback)
+        else:
+            if header is None:
+                fail_chord(
+                    backend,
+                    callback,
+                    ChordError(
+                        f"GroupResult {group_id} no longer exists: the chord's header was "
+                        "deleted or expired before its last part was counted"
+                    ),
+                )
+            else:
+                fire_chord_callback(backend, group_id, header, callback)
+        callback_done()
     finally:
         finish_chord(header)
+
+
+#: A test's hook into the window between claiming a chord's callback and sending it, where a
+#: killed worker leaves the chord to recovery; None (nothing runs) outside tests.
+before_sending_callback: Callable[[str], None] | None = None
+
+
+def hold_before_sending_callback(group_id: str) -> None:
+    """Run the test hook ``before_sending_callback``, if a test installed one."""
+    if before_sending_callback is not None:
+        before_sending_callback(group_id)
 
 
 def fire_chord_callback(

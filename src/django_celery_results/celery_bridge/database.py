@@ -8,7 +8,7 @@ from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Celery, states
+from celery import Celery, maybe_signature, states
 from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
@@ -22,9 +22,10 @@ from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
-from .chords import on_part_counted
+from .chords import fire_chord_callback, on_part_counted
 from .composition import Repositories, configured_repositories, orm_repositories
 from .polling import NativeJoin
+from .recovery import RecoveryReport, chord_recovery_grace
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -311,7 +312,13 @@ class DatabaseBackend(NativeJoin, BaseBackend):
     # -- expiry ------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Delete task and group results older than ``result_expires`` (Celery's beat task)."""
+        """Send unsent chord callbacks, then delete results older than ``result_expires``.
+
+        Celery's ``celery.backend_cleanup`` task calls this daily when beat runs.
+        """
+        recovered = self.recover_chords()
+        if recovered.sent or recovered.unreadable:
+            logger.warning("Chord recovery: %s", recovered)
         if not self.expires:
             return
         expires = self.expires
@@ -344,8 +351,44 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         if not header.id:
             raise ChordError("A chord header needs a group id to be counted")
         self.result_store.start_chord(
-            ChordCounter(group_id=header.id, sub_tasks=json.dumps(members), count=size)
+            ChordCounter(
+                group_id=header.id,
+                sub_tasks=json.dumps(members),
+                count=size,
+                callback=self._encode_callback(body),
+            )
         )
+
+    def _encode_callback(self, body: Any) -> str | None:
+        """The chord's callback signature as stored for recovery (None if it cannot be).
+
+        Serialized with the result serializer (so ``accept_content`` guards its reading) and
+        kept with its content type and encoding, as one JSON text.
+        """
+        try:
+            encoded = codec.encode(self._serializer, dict(body))
+        except Exception as exc:
+            # The chord still runs; only its recovery after a worker crash is lost.
+            logger.warning("Chord callback %r cannot be stored for recovery: %r", body, exc)
+            return None
+        return json.dumps(
+            {
+                "content_type": encoded.content_type,
+                "content_encoding": encoded.content_encoding,
+                "body": encoded.text,
+            }
+        )
+
+    def _decode_callback(self, stored: str) -> Any:
+        envelope = json.loads(stored)
+        body = codec.decode(
+            self._serializer,
+            envelope["content_type"],
+            envelope["content_encoding"],
+            envelope["body"],
+            field="callback",
+        )
+        return maybe_signature(body, app=self.app)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
         """Count one header task, once; the one that counts the last sends the callback.
@@ -403,7 +446,62 @@ class DatabaseBackend(NativeJoin, BaseBackend):
             part,
             read_header=lambda: self._chord_header(group_id),
             finish_chord=lambda header: store.finish_chord(group_id),
+            claim_callback=lambda: store.claim_chord_callback(group_id, self.chord_recovery_grace),
+            callback_done=lambda: store.chord_callback_done(group_id),
         )
+
+    @property
+    def chord_recovery_grace(self) -> timedelta:
+        """How long a finished chord's callback may go unsent before recovery sends it.
+
+        ``DJANGO_CELERY_RESULTS_CHORD_RECOVERY_GRACE`` (seconds or a timedelta; default five
+        minutes). A claim older than this is taken over, so keep it well above the time a
+        callback takes to send (``result_chord_join_timeout`` plus the broker's publish).
+        """
+        return chord_recovery_grace()
+
+    def recover_chords(self, grace: timedelta | None = None, limit: int = 100) -> RecoveryReport:
+        """Send the callbacks of finished chords that no worker sent; report what was done.
+
+        A worker killed between counting a chord's last header task and sending its callback
+        (SIGKILL, the OOM killer, a lost node), or a COMMIT whose reply was lost under
+        ``result_backend_always_retry``, leaves such a chord; every Celery backend has this
+        hole. Each chord unsent for longer than ``grace`` is claimed (so two recoveries never
+        both send it) and its callback sent with its own task id, as the worker would have:
+        should the worker have sent it after all, the duplicate run cannot replace the first
+        run's stored SUCCESS. Runs from ``cleanup()``, ``manage.py recover_chords`` and the
+        ``django_celery_results.recover_chords`` task.
+        """
+        grace = self.chord_recovery_grace if grace is None else grace
+        store = self.result_store
+        report = RecoveryReport()
+        seen: set[str] = set()
+        while True:
+            due = [c for c in store.chords_to_recover(grace, limit) if c.group_id not in seen]
+            if not due:
+                return report
+            for counter in due:
+                seen.add(counter.group_id)
+                if store.claim_chord_callback(counter.group_id, grace):
+                    self._send_recovered(counter, report)
+
+    def _send_recovered(self, counter: ChordCounter, report: RecoveryReport) -> None:
+        group_id = counter.group_id
+        try:
+            try:
+                callback = self._decode_callback(counter.callback or "")
+            except Exception as exc:
+                # Nothing can send this callback: say so once, and stop retrying it.
+                logger.error("Chord %r: its stored callback cannot be read: %r", group_id, exc)
+                report.unreadable.append(group_id)
+            else:
+                header = self._chord_header(group_id) or self.app.GroupResult(group_id, [])
+                logger.warning("Chord %r: sending the callback no worker sent", group_id)
+                fire_chord_callback(self, group_id, header, callback)
+                report.sent.append(group_id)
+            self.result_store.chord_callback_done(group_id)
+        finally:
+            self.result_store.finish_chord(group_id)
 
     def _chord_header(self, group_id: str) -> GroupResult | None:
         """The chord's header, from its counter's ``sub_tasks`` (None when the counter is gone)."""

@@ -93,6 +93,15 @@ class ChordCounterRepository(Protocol):
       counted parts (unknown id: no error).
     - ``delete_created_before(cutoff, batch_size)`` removes counters (and their counted parts)
       created before ``cutoff``, batch by batch, and returns how many counters it removed.
+    - ``claim_callback(group_id, now, stale_before)`` takes on sending the chord's callback:
+      where the stored counter ``may_claim(stale_before)``, it sets ``date_claimed = now``
+      and returns True, as one atomic step, so of concurrent claimants exactly one wins;
+      otherwise (claimed by someone younger than ``stale_before``, done, not finished,
+      unknown) it changes nothing and returns False.
+    - ``callback_done(group_id, now)`` records that the callback was sent or failed
+      (``date_done = now``); unknown ids are not an error.
+    - ``awaiting_callback(stale_before, limit)`` returns at most ``limit`` counters that
+      ``needs_recovery(stale_before)``, oldest first, without loading any other counter.
     - ``atomic_decrement`` declares whether that holds across processes and hosts; callers
       that need it (chords without Celery's polling unlock task) check this capability.
     - Storage failures are raised as ``errors.StorageError`` subclasses.
@@ -114,6 +123,12 @@ class ChordCounterRepository(Protocol):
     def delete(self, group_id: str) -> None: ...
 
     def delete_created_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
+
+    def claim_callback(self, group_id: str, now: datetime, stale_before: datetime) -> bool: ...
+
+    def callback_done(self, group_id: str, now: datetime) -> None: ...
+
+    def awaiting_callback(self, stale_before: datetime, limit: int) -> list[ChordCounter]: ...
 
 
 class ChordPartStore(Protocol):

@@ -222,12 +222,23 @@ class ChordCounter:
         count: remaining header tasks; the part that brings it to 0 fires the callback.
         date_created: when the chord started; counters older than ``result_expires`` are
             removed by cleanup, finished or not.
+        callback: the serialized callback signature (its own task id included), kept so
+            that a chord whose last header task was counted by a worker that died before
+            sending it can still be sent by recovery; None for counters written without it
+            (the old package, a downgrade).
+        date_claimed: when a process took on sending the callback (after counting the last
+            part, or recovery); a claim older than the grace period is taken over.
+        date_done: when the callback was sent or its ChordError stored: the chord needs
+            nothing more.
     """
 
     group_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
     sub_tasks: str = attrs.field(default="", converter=storable_text)
     count: int = attrs.field(default=0, validator=_non_negative)
     date_created: datetime | None = attrs.field(default=None, validator=_aware)
+    callback: str | None = attrs.field(default=None, converter=storable_text)
+    date_claimed: datetime | None = attrs.field(default=None, validator=_aware)
+    date_done: datetime | None = attrs.field(default=None, validator=_aware)
 
     def decrement(self) -> ChordCounter:
         """The counter after one more header task reported (never below zero)."""
@@ -237,6 +248,28 @@ class ChordCounter:
     def is_done(self) -> bool:
         """Whether every header task has reported."""
         return self.count == 0
+
+    def needs_recovery(self, stale_before: datetime) -> bool:
+        """Whether the callback is due but nobody is known to be sending it.
+
+        Every header task was counted, the callback was neither sent nor failed, and either
+        nobody claimed it (the counting worker died first, or its reply was lost) before
+        ``stale_before``, or the claim is older than ``stale_before`` (the claimer died).
+        """
+        if not self.is_done or self.date_done is not None or self.callback is None:
+            return False
+        since = self.date_claimed or self.date_created
+        return since is None or since < stale_before
+
+    def may_claim(self, stale_before: datetime) -> bool:
+        """Whether a process may take on sending the callback now.
+
+        Every header task was counted, nothing was sent yet, and nobody holds a claim
+        younger than ``stale_before``.
+        """
+        if not self.is_done or self.date_done is not None:
+            return False
+        return self.date_claimed is None or self.date_claimed < stale_before
 
 
 @attrs.frozen

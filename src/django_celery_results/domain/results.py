@@ -147,6 +147,33 @@ class ResultStore:
         """
         self.chords.clear_parts(id_text(group_id))
 
+    def claim_chord_callback(self, group_id: str, grace: timedelta) -> bool:
+        """Take on sending the callback of a chord whose header has finished; False if taken.
+
+        Exactly one of the processes that claim at once wins: the worker that counted the last
+        header task, or recovery. A claim older than ``grace`` is taken over (its holder died).
+        """
+        now = self.clock.now()
+        return self.chords.claim_callback(id_text(group_id), now, now - grace)
+
+    def chord_callback_done(self, group_id: str) -> None:
+        """Record that the chord's callback was sent (or its ChordError stored)."""
+        self.chords.callback_done(id_text(group_id), self.clock.now())
+
+    def chords_to_recover(self, grace: timedelta, limit: int = 100) -> list[ChordCounter]:
+        """Finished chords whose callback nobody has sent within ``grace``, oldest first.
+
+        A worker killed (SIGKILL, the OOM killer, a lost node) after counting the last header
+        task and before sending the callback leaves such a chord; so does a COMMIT whose
+        reply was lost under ``result_backend_always_retry`` (the retried part is found
+        already counted). Recovery claims each one and sends its callback.
+        """
+        if grace < timedelta(0):
+            raise ValueError(f"grace must not be negative, got {grace}")
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        return self.chords.awaiting_callback(self.clock.now() - grace, limit)
+
     def delete_expired(
         self, expires: timedelta, batch_size: int | None = DEFAULT_EXPIRY_BATCH
     ) -> ExpiryReport:

@@ -191,6 +191,29 @@ class ChordCounter(models.Model):
         null=True,
         help_text=_("When the chord started."),
     )
+    # Added in 0016 (not in the old package), all nullable so a downgrade keeps working: what
+    # chord recovery needs to send a callback whose counting worker died before sending it.
+    callback = models.TextField(  # noqa: DJ001 - NULL: a counter stored without it
+        _("callback"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("The chord's callback signature, serialized, with its own task id."),
+    )
+    date_claimed = models.DateTimeField(
+        _("callback claimed"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("When a worker or recovery took on sending the callback."),
+    )
+    date_done = models.DateTimeField(
+        _("callback done"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("When the callback was sent, or its ChordError stored."),
+    )
 
     class Meta:
         """Names, and the index cleanup uses."""

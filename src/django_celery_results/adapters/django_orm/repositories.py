@@ -77,7 +77,15 @@ GROUP_FIELDS: tuple[str, ...] = (
     "date_created",
     "date_done",
 )
-CHORD_FIELDS: tuple[str, ...] = ("group_id", "sub_tasks", "count", "date_created")
+CHORD_FIELDS: tuple[str, ...] = (
+    "group_id",
+    "sub_tasks",
+    "count",
+    "date_created",
+    "callback",
+    "date_claimed",
+    "date_done",
+)
 _DATE_CREATED = TASK_FIELDS.index("date_created")
 _DATE_DONE = TASK_FIELDS.index("date_done")
 
@@ -712,7 +720,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
                 CHORD_FIELDS,
                 values,
                 key="group_id",
-                replace=("sub_tasks", "count", "date_created"),
+                replace=CHORD_FIELDS[1:],
             )
 
     def decrement(self, group_id: str) -> int | None:
@@ -760,9 +768,63 @@ class DjangoChordCounterRepository(_DjangoRepository):
             rows = self._select(connections[alias], CHORD_FIELDS, "group_id", [group_id])
         if not rows:
             return None
-        values = dict(zip(CHORD_FIELDS, rows[0], strict=True))
-        values["date_created"] = _aware(values["date_created"])
-        return ChordCounter(**values)
+        return _chord_counter(rows[0])
+
+    def claim_callback(self, group_id: str, now: datetime, stale_before: datetime) -> bool:
+        """Take on sending the callback (one conditional ``UPDATE``); whether this call won.
+
+        The row is claimed only while its count is zero, nothing was sent, and nobody holds a
+        claim younger than ``stale_before``: the database's row lock makes the check and the
+        write one step, so of concurrent claimants exactly one sees a changed row.
+        """
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            bound = self._bound(connection)
+            sql = bound.statement("claim_callback", _claim_callback_sql)
+            params = [
+                bound.prepare("date_claimed", now),
+                bound.prepare("group_id", group_id),
+                bound.prepare("date_claimed", stale_before),
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return bool(cursor.rowcount == 1)
+
+    def callback_done(self, group_id: str, now: datetime) -> None:
+        """Record that the callback was sent or failed (one ``UPDATE``)."""
+        alias = self._write_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            bound = self._bound(connection)
+            sql = bound.statement(
+                "callback_done",
+                lambda b: (
+                    f"UPDATE {b.table} SET {b.columns['date_done']} = %s "
+                    f"WHERE {b.columns['group_id']} = %s"
+                ),
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql, [bound.prepare("date_done", now), bound.prepare("group_id", group_id)]
+                )
+
+    def awaiting_callback(self, stale_before: datetime, limit: int) -> list[ChordCounter]:
+        """Finished chords nobody sent the callback of (see the port), oldest first.
+
+        One ``SELECT`` over the counters table; it holds only chords younger than
+        ``result_expires``, so no index is kept for this rare query.
+        """
+        alias = self._read_alias()
+        with translate_errors(alias):
+            connection = connections[alias]
+            bound = self._bound(connection)
+            sql = bound.statement("awaiting_callback", _awaiting_callback_sql)
+            stale = bound.prepare("date_claimed", stale_before)
+            read = bound.reader(CHORD_FIELDS)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [stale, int(limit)])
+                return [_chord_counter(read(row)) for row in cursor.fetchall()]
 
     def delete(self, group_id: str) -> None:
         """Remove the counter and its counted parts; an unknown id is not an error."""
@@ -1093,6 +1155,34 @@ class _ChordPartTable(_DjangoRepository):
     def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
         """Delete parts counted before ``cutoff``."""
         return self._delete_done_before(cutoff, batch_size)
+
+
+def _chord_counter(row: Sequence[Any]) -> ChordCounter:
+    values = dict(zip(CHORD_FIELDS, row, strict=True))
+    for name in ("date_created", "date_claimed", "date_done"):
+        values[name] = _aware(values[name])
+    return ChordCounter(**values)
+
+
+def _claim_callback_sql(b: BoundTable) -> str:
+    c = b.columns
+    return (
+        f"UPDATE {b.table} SET {c['date_claimed']} = %s "
+        f"WHERE {c['group_id']} = %s AND {c['count']} = 0 AND {c['date_done']} IS NULL "
+        f"AND ({c['date_claimed']} IS NULL OR {c['date_claimed']} < %s)"
+    )
+
+
+def _awaiting_callback_sql(b: BoundTable) -> str:
+    c = b.columns
+    since = f"COALESCE({c['date_claimed']}, {c['date_created']})"
+    names = ", ".join(c[name] for name in CHORD_FIELDS)
+    return (
+        f"SELECT {names} FROM {b.table} "
+        f"WHERE {c['count']} = 0 AND {c['date_done']} IS NULL AND {c['callback']} IS NOT NULL "
+        f"AND ({since} IS NULL OR {since} < %s) "
+        f"ORDER BY {since} LIMIT %s"
+    )
 
 
 def _task_record(row: Sequence[Any]) -> TaskRecord:

@@ -1,0 +1,1 @@
+"""Management commands of the results app (``manage.py recover_chords``)."""

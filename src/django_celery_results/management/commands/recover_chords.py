@@ -1,0 +1,67 @@
+"""``manage.py recover_chords``: send the callbacks of finished chords that no worker sent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ...celery_bridge.recovery import chord_recovery_grace, database_backend
+
+__all__ = ["Command"]
+
+
+class Command(BaseCommand):
+    """Chord recovery on demand (``backend.cleanup()`` runs it daily too)."""
+
+    help = (
+        "Send the callbacks of chords whose header tasks all finished but whose callback no "
+        "worker sent (the worker died after counting the last part). Uses the django-db "
+        "backend of the project's Celery app."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """``--grace SECONDS``, ``--limit N``, ``--dry-run``."""
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=None,
+            help=(
+                "Seconds a finished chord's callback may go unsent before it is recovered "
+                "(default: DJANGO_CELERY_RESULTS_CHORD_RECOVERY_GRACE, else 300)."
+            ),
+        )
+        parser.add_argument(
+            "--limit", type=int, default=100, help="Chords read per batch (default 100)."
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="List the chords that would be recovered; send nothing.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Recover (or list) the stuck chords and print what was done."""
+        grace_seconds: float | None = options["grace"]
+        if grace_seconds is not None and grace_seconds < 0:
+            raise CommandError(f"--grace must be 0 or more seconds, got {grace_seconds}")
+        limit: int = options["limit"]
+        if limit < 1:
+            raise CommandError(f"--limit must be at least 1, got {limit}")
+        grace = (
+            chord_recovery_grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
+        )
+        backend = database_backend()
+        if options["dry_run"]:
+            due = backend.result_store.chords_to_recover(grace, limit)
+            for counter in due:
+                self.stdout.write(f"would send the callback of chord {counter.group_id}")
+            self.stdout.write(f"{len(due)} chords to recover (dry run: nothing sent)")
+            return
+        report = backend.recover_chords(grace=grace, limit=limit)
+        for group_id in report.sent:
+            self.stdout.write(f"sent the callback of chord {group_id}")
+        for group_id in report.unreadable:
+            self.stderr.write(f"chord {group_id}: its stored callback cannot be read")
+        self.stdout.write(f"Chord recovery: {report}")
