@@ -1,11 +1,12 @@
-"""Chord headers holding nested groups (issue 9, defect 8), on each database.
+"""Chords as Celery's own canvas suite drives them (issue 9, defects 8 and 9), on each database.
 
 Celery counts one part per task inside a nested group (``chord._descend``); counting the
 header's top-level members fired the callback of Celery's own ``test_nested_group_chain``
 early, and the callback step's join then waited with no timeout for the nested group: one
 worker process wedged for good. Here: the count, the callback after every inner task with the
-right values (a one-thread worker, as Celery's suite runs), and a join that never outlasts
-``result_chord_join_timeout``.
+right values (a one-thread worker, as Celery's suite runs), a join that never outlasts
+``result_chord_join_timeout``, and ``get()`` of a chord whose header failed raising the header
+task's own exception (Celery's ``test_error_propagates_to_chord_from_*``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.db import connections
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
 from django_celery_results.backends import DatabaseBackend
 from django_celery_results.celery_bridge.chords import fire_chord_callback
-from tests.celery_app import add, app
+from tests.celery_app import add, app, fail
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -228,3 +229,35 @@ def test_callback_step_over_an_unfinished_nested_group_ends_as_chord_error(
         stored: AsyncResult[Any] = AsyncResult(callback_id, app=app, backend=backend)
         assert stored.state == states.FAILURE
         assert isinstance(stored.result, ChordError)
+
+
+# -- get() of a failed chord raises the header's own exception ------------------------------------
+
+
+def test_wait_for_lets_the_parents_raise_before_returning_a_failure(db_alias: str) -> None:
+    """A failed result is returned only after ``on_interval`` (the parents' re-raise) ran once."""
+    checks: list[int] = []
+    with route_results_to(db_alias):
+        backend = DatabaseBackend(app=app)
+        task_id = uuid()
+        backend.store_result(task_id, ValueError("failed"), states.FAILURE)
+        meta = backend.wait_for(
+            task_id, timeout=5, interval=POLL, on_interval=lambda: checks.append(1)
+        )
+    assert meta["status"] == states.FAILURE
+    assert checks == [1]
+
+
+@pytest.mark.timeout(90)
+def test_chord_get_raises_the_failed_header_tasks_exception(worker: Any) -> None:
+    """``get()`` right after sending: the header task's ValueError, not the callback's ChordError.
+
+    The callback's ChordError is stored a moment after the header task's failure; ``get()``
+    polling in between used to decide which one it raised.
+    """
+    result = chord([add.si(1, 1), fail.si("header task failed")], collect.s()).apply_async()
+    with pytest.raises(ValueError, match="header task failed"):
+        # Celery's default interval: a poll rarely falls between the two writes.
+        result.get(timeout=TIMEOUT, interval=0.5)
+    callback: AsyncResult[Any] = AsyncResult(result.id, app=app)
+    assert isinstance(callback.get(timeout=TIMEOUT, interval=POLL, propagate=False), ChordError)

@@ -80,6 +80,31 @@ class NativeJoin:
                 return
             time.sleep(0.5 if interval is None else interval)
 
+    def wait_for(
+        self,
+        task_id: str,
+        timeout: float | None = None,
+        interval: float = 0.5,
+        no_ack: bool = True,
+        on_interval: Callable[[], None] | None = None,
+    ) -> Any:
+        """Celery's polling wait for one result; a failure first lets ``on_interval`` run once.
+
+        ``AsyncResult.get(follow_parents=True)`` passes the re-raise of its parents' errors as
+        ``on_interval``. Celery's loop returns a failed meta without calling it, so which error
+        ``get()`` raised depended on timing: a chord whose header task failed raised the
+        header's own exception when ``get()`` happened to poll between the two writes, and
+        the callback's ChordError (which wraps it) otherwise (Celery #2709). Checking the
+        parents before returning a failure makes it the header's exception every time, as
+        ``follow_parents`` documents and as Celery's own integration tests expect.
+        """
+        meta: dict[str, Any] = super().wait_for(  # type: ignore[misc]
+            task_id, timeout=timeout, interval=interval, no_ack=no_ack, on_interval=on_interval
+        )
+        if on_interval is not None and meta.get("status") in states.PROPAGATE_STATES:
+            on_interval()
+        return meta
+
     def iter_native(
         self,
         result: ResultSet,
