@@ -7,6 +7,6 @@ this module imports that same module, so the registration happens exactly once e
 
 from __future__ import annotations
 
-from .adapters.django_orm.admin import GroupResultAdmin, TaskResultAdmin
+from .adapters.django_orm.admin import ALLOW_EDITS, GroupResultAdmin, TaskResultAdmin
 
-__all__ = ["GroupResultAdmin", "TaskResultAdmin"]
+__all__ = ["ALLOW_EDITS", "GroupResultAdmin", "TaskResultAdmin"]

@@ -1,21 +1,37 @@
 """Read-only admin pages for task and group results.
 
 Results are written by workers; editing one by hand would make the admin disagree with what
-Celery reports, so the pages offer viewing, filtering and deleting only. Chord counters are
-internal bookkeeping and have no page.
+Celery reports, so the pages offer viewing, filtering and deleting only, unless the old
+package's setting ``DJANGO_CELERY_RESULTS = {"ALLOW_EDITS": True}`` says otherwise: then a
+user with the change permission may edit the stored fields (ids and dates stay read-only), as
+the old package allowed. Chord counters are internal bookkeeping and have no page.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from .models import GroupResult, TaskResult
 
-__all__ = ["GroupResultAdmin", "TaskResultAdmin"]
+__all__ = ["ALLOW_EDITS", "GroupResultAdmin", "TaskResultAdmin"]
+
+
+def _allow_edits() -> bool:
+    options = getattr(settings, "DJANGO_CELERY_RESULTS", None) or {}
+    return bool(options.get("ALLOW_EDITS", False))
+
+
+#: The old package's switch at import time (its public name); the pages read the setting on
+#: each request, so ``override_settings`` and a reloaded configuration apply.
+ALLOW_EDITS: bool = _allow_edits()
+
+#: Never editable, even with ALLOW_EDITS: what identifies a row and when it was stored.
+_ALWAYS_READ_ONLY = ("task_id", "group_id", "date_created", "date_started", "date_done")
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Any]
@@ -35,8 +51,21 @@ class _ReadOnlyAdmin(_ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Nobody edits results by hand (users with the view permission still see them)."""
+        """Nobody edits results by hand, unless ``ALLOW_EDITS`` (then the change permission)."""
+        if _allow_edits():
+            return super().has_change_permission(request, obj)
         return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Every field, unless ``ALLOW_EDITS``: then only ids and dates."""
+        fields = super().get_readonly_fields(request, obj)
+        if _allow_edits():
+            return tuple(
+                name
+                for name in fields
+                if name in _ALWAYS_READ_ONLY or not self.model._meta.get_field(name).editable
+            )
+        return fields
 
 
 @admin.register(TaskResult)

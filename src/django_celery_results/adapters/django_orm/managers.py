@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ...domain.results import ResultStore
     from .models import GroupResult, TaskResult
 
-__all__ = ["GroupResultManager", "TaskResultManager", "TxIsolationWarning"]
+__all__ = ["GroupResultManager", "ResultManager", "TaskResultManager", "TxIsolationWarning"]
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -36,6 +36,12 @@ class TxIsolationWarning(UserWarning):
     A client that polls ``AsyncResult.state`` inside one transaction keeps reading the snapshot
     its transaction started with; MySQL's default isolation level does that.
     """
+
+    #: The warning's text.
+    message = (
+        "The results database uses REPEATABLE READ: a result polled inside one transaction "
+        "may never change. Commit between polls, or use READ COMMITTED."
+    )
 
 
 def _as_timedelta(expires: timedelta | float) -> timedelta:
@@ -79,7 +85,7 @@ def _result_store(using: str | None) -> ResultStore:
     )
 
 
-class _ResultManager(models.Manager[_M]):
+class ResultManager(models.Manager[_M]):
     """What both managers share: the connections they use, and expiry."""
 
     def connection_for_write(self) -> BaseDatabaseWrapper:
@@ -107,10 +113,7 @@ class _ResultManager(models.Manager[_M]):
             row = cursor.fetchone()
         if row is not None and str(row[1]).upper() == "REPEATABLE-READ":
             warnings.warn(
-                TxIsolationWarning(
-                    "The results database uses REPEATABLE READ: a result polled inside one "
-                    "transaction may never change. Commit between polls, or use READ COMMITTED."
-                ),
+                TxIsolationWarning(TxIsolationWarning.message),
                 stacklevel=2,
             )
 
@@ -133,7 +136,7 @@ class _ResultManager(models.Manager[_M]):
         raise NotImplementedError
 
 
-class TaskResultManager(_ResultManager["TaskResult"]):
+class TaskResultManager(ResultManager["TaskResult"]):
     """Manager of ``TaskResult``: the old package's ``get_task`` / ``store_result`` API."""
 
     def _expiring_repository(self) -> _ExpiringRepository:
@@ -198,7 +201,7 @@ class TaskResultManager(_ResultManager["TaskResult"]):
         return stored
 
 
-class GroupResultManager(_ResultManager["GroupResult"]):
+class GroupResultManager(ResultManager["GroupResult"]):
     """Manager of ``GroupResult``: the old package's ``get_group`` / ``store_group_result``."""
 
     def _expiring_repository(self) -> _ExpiringRepository:
