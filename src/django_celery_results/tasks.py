@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from .celery_bridge.recovery import database_backend
+from .celery_bridge.recovery import recovering_backend
 
 __all__ = ["recover_chords"]
 
@@ -28,6 +28,6 @@ def recover_chords(grace: float | None = None) -> int:
 
     ``grace`` (seconds) overrides ``DJANGO_CELERY_RESULTS_CHORD_RECOVERY_GRACE``.
     """
-    backend = database_backend()
+    backend = recovering_backend()
     report = backend.recover_chords(grace=None if grace is None else timedelta(seconds=grace))
     return len(report.sent)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, states
+from celery import Celery, maybe_signature, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
@@ -23,8 +24,9 @@ from ..domain.errors import InvalidRecordError
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
-from .chords import on_part_counted
+from .chords import fire_chord_callback, on_part_counted
 from .polling import NativeJoin
+from .recovery import RecoveryReport, chord_recovery_grace
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -162,6 +164,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
             chord_prefix=bytes_to_str(self.chord_keyprefix),
             final_prefix=shared + keyvalue.FINAL_PREFIX,
             part_prefix=shared + keyvalue.PART_PREFIX,
+            recovery_prefix=shared + keyvalue.RECOVERY_PREFIX,
             max_length=self.store.max_key_length,
         )
 
@@ -346,6 +349,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         lifetime = self._chord_lifetime
         self.results.save_group(group_id, {"result": _tuple_of_text_ids(header)}, lifetime)
         self.results.start_chord(group_id, size, lifetime)
+        self.results.remember_chord(group_id, dict(body), time.time(), lifetime)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
         """Count one header task, once; the one that counts the last sends the callback.
@@ -366,7 +370,67 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
             part,
             read_header=lambda: self._chord_header(group_id),
             finish_chord=lambda header: self._finish_chord(group_id, header),
+            claim_callback=lambda: self.results.claim_callback(
+                group_id, self.chord_recovery_grace.total_seconds()
+            ),
+            callback_done=lambda: self.results.callback_done(group_id, self._chord_lifetime),
         )
+
+    # -- chord recovery ----------------------------------------------------------------------
+
+    @property
+    def chord_recovery_grace(self) -> timedelta:
+        """How long a finished chord's callback may go unsent before recovery sends it."""
+        return chord_recovery_grace()
+
+    def chords_awaiting_recovery(self, grace: timedelta, limit: int = 100) -> list[str]:
+        """The group ids recovery would send the callbacks of now (nothing is claimed)."""
+        due = self._chords_to_recover(grace, limit)
+        return [group_id for group_id, _ in due]
+
+    def _chords_to_recover(self, grace: timedelta, limit: int) -> list[tuple[str, Any]]:
+        if not self.implements_incr:
+            return []  # chord_unlock polls these chords; there is nothing to recover
+        return self.results.chords_to_recover(
+            time.time(), grace.total_seconds(), self._chord_lifetime, limit
+        )
+
+    def recover_chords(self, grace: timedelta | None = None, limit: int = 100) -> RecoveryReport:
+        """Send the callbacks of finished chords that no worker sent (see the database's).
+
+        Chords are found through an index of the chords started each minute, kept in the cache
+        for as long as the chords are; a claim that expires after ``grace`` makes exactly one
+        process send each callback. Run it with ``manage.py recover_chords`` or the
+        ``django_celery_results.recover_chords`` task (beat does not schedule Celery's
+        ``backend_cleanup`` for caches, which expire entries themselves).
+        """
+        grace = self.chord_recovery_grace if grace is None else grace
+        report = RecoveryReport()
+        seen: set[str] = set()
+        while True:
+            due = [(g, c) for g, c in self._chords_to_recover(grace, limit) if g not in seen]
+            if not due:
+                return report
+            for group_id, callback in due:
+                seen.add(group_id)
+                if self.results.claim_callback(group_id, grace.total_seconds()):
+                    self._send_recovered(group_id, callback, report)
+
+    def _send_recovered(self, group_id: str, callback: Any, report: RecoveryReport) -> None:
+        header: GroupResult | None = None
+        try:
+            if isinstance(callback, Exception):
+                logger.error("Chord %r: its stored callback cannot be read: %r", group_id, callback)
+                report.unreadable.append(group_id)
+            else:
+                header = self._chord_header(group_id) or self.app.GroupResult(group_id, [])
+                logger.warning("Chord %r: sending the callback no worker sent", group_id)
+                signature = maybe_signature(callback, app=self.app)
+                fire_chord_callback(self, group_id, header, signature)
+                report.sent.append(group_id)
+            self.results.callback_done(group_id, self._chord_lifetime)
+        finally:
+            self._finish_chord(group_id, header)
 
     def _chord_header(self, group_id: str) -> GroupResult | None:
         """The chord's header as saved by ``apply_chord`` (None when deleted or expired)."""

@@ -460,6 +460,10 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         """
         return chord_recovery_grace()
 
+    def chords_awaiting_recovery(self, grace: timedelta, limit: int = 100) -> list[str]:
+        """The group ids recovery would send the callbacks of now (nothing is claimed)."""
+        return [c.group_id for c in self.result_store.chords_to_recover(grace, limit)]
+
     def recover_chords(self, grace: timedelta | None = None, limit: int = 100) -> RecoveryReport:
         """Send the callbacks of finished chords that no worker sent; report what was done.
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-if TYPE_CHECKING:
-    from .database import DatabaseBackend
-
 __all__ = [
     "DEFAULT_GRACE",
     "GRACE_SETTING",
+    "RecoveringBackend",
     "RecoveryReport",
     "chord_recovery_grace",
-    "database_backend",
+    "recovering_backend",
 ]
 
 #: The Django setting that sets the grace period (seconds, or a timedelta).
@@ -60,18 +58,32 @@ class RecoveryReport:
         return f"{len(self.sent)} callbacks sent, {len(self.unreadable)} unreadable"
 
 
-def database_backend(app: Any = None) -> DatabaseBackend:
-    """The django-db backend of ``app`` (the current Celery app by default).
+class RecoveringBackend(Protocol):
+    """A result backend of ours that can recover chords (``DatabaseBackend``, ``CacheBackend``)."""
 
-    An app configured with another result backend gets a ``DatabaseBackend`` of its own, so
-    the command and the task still reach the chords stored through Django.
+    def recover_chords(self, grace: timedelta | None = None, limit: int = 100) -> RecoveryReport:
+        """Send the callbacks of finished chords that no worker sent."""
+        ...
+
+    def chords_awaiting_recovery(self, grace: timedelta, limit: int = 100) -> list[str]:
+        """The group ids recovery would send the callbacks of now."""
+        ...
+
+
+def recovering_backend(app: Any = None) -> RecoveringBackend:
+    """The chord-recovering backend of ``app`` (the current Celery app by default).
+
+    The app's own backend when it is one of ours (``django-db`` or ``django-cache``); for an
+    app configured with another result backend, a ``DatabaseBackend`` of its own, so that the
+    command and the task still reach the chords stored through Django.
     """
     from celery import current_app
 
+    from .cache import CacheBackend
     from .database import DatabaseBackend
 
     app = app or current_app
     backend = app.backend
-    if isinstance(backend, DatabaseBackend):
+    if isinstance(backend, (DatabaseBackend, CacheBackend)):
         return backend
     return DatabaseBackend(app=app)

@@ -42,6 +42,16 @@ CHORD_PREFIX: Final = "chord-unlock-"
 #: Ours: the first SUCCESS of a task, and the header tasks a chord has counted.
 FINAL_PREFIX: Final = "celery-task-final-"
 PART_PREFIX: Final = "celery-chord-part-"
+#: Ours: what chord recovery needs (a chord's callback, its claim, the index of chords).
+RECOVERY_PREFIX: Final = "celery-chord-recovery-"
+
+#: Chords are listed for recovery in buckets of this many seconds of their start time.
+RECOVERY_BUCKET_SECONDS: Final = 60
+#: How far back recovery looks when chords never expire (``result_expires`` unset).
+RECOVERY_HORIZON_SECONDS: Final = 24 * 3600
+#: The values of a chord's claim: being sent (expires after the grace period), and done.
+CLAIMED: Final = "claimed"
+CALLBACK_DONE: Final = "done"
 
 #: memcached's key limit; the database cache's key column is 255, so this suits every cache.
 DEFAULT_MAX_KEY_LENGTH: Final = 250
@@ -108,6 +118,7 @@ class KeyNaming:
         group_prefix: a saved group result (and a chord's header).
         chord_prefix: a chord's counter.
         part_prefix: the marker of one counted header task of a chord.
+        recovery_prefix: a chord's callback and claim, and the index of chords by start time.
         max_length: the longest key the store takes unchanged (``KeyValueStore.max_key_length``).
     """
 
@@ -116,6 +127,7 @@ class KeyNaming:
     group_prefix: str = attrs.field(default=GROUP_PREFIX, validator=_safe_prefix)
     chord_prefix: str = attrs.field(default=CHORD_PREFIX, validator=_safe_prefix)
     part_prefix: str = attrs.field(default=PART_PREFIX, validator=_safe_prefix)
+    recovery_prefix: str = attrs.field(default=RECOVERY_PREFIX, validator=_safe_prefix)
     max_length: int = attrs.field(default=DEFAULT_MAX_KEY_LENGTH, validator=_key_room)
 
     def __attrs_post_init__(self) -> None:
@@ -125,6 +137,7 @@ class KeyNaming:
             self.group_prefix,
             self.chord_prefix,
             self.part_prefix,
+            self.recovery_prefix,
         )
         if len(set(prefixes)) != len(prefixes):
             raise InvalidRecordError("prefix", f"key prefixes must differ, got {prefixes!r}")
@@ -165,6 +178,25 @@ class KeyNaming:
             f"/{escape_id(id_text('task_id', task_id), also='/')}"
         )
         return self._fit(self.part_prefix, pair)
+
+    def callback_key(self, group_id: Ident) -> str:
+        """The key of a chord's callback, kept for recovery."""
+        return self._fit(self.recovery_prefix, "callback/" + self._group(group_id))
+
+    def claim_key(self, group_id: Ident) -> str:
+        """The key of a chord's claim: who sends its callback, or that it was sent."""
+        return self._fit(self.recovery_prefix, "claim/" + self._group(group_id))
+
+    def index_count_key(self, bucket: int) -> str:
+        """The key counting the chords started in time bucket ``bucket``."""
+        return f"{self.recovery_prefix}index/{int(bucket)}"
+
+    def index_slot_key(self, bucket: int, slot: int) -> str:
+        """The key of the ``slot``-th chord started in time bucket ``bucket``."""
+        return f"{self.recovery_prefix}index/{int(bucket)}/{int(slot)}"
+
+    def _group(self, group_id: Ident) -> str:
+        return escape_id(id_text("group_id", group_id), also="/")
 
     def _key(self, prefix: str, ident: str) -> str:
         return self._fit(prefix, escape_id(ident))
@@ -471,3 +503,85 @@ class KeyValueResults:
         marks = [self.naming.part_key(group_id, task_id) for task_id in task_ids]
         if marks:
             self.store.delete_many(marks)
+
+    # -- chord recovery ------------------------------------------------------------------
+
+    def remember_chord(
+        self, group_id: Ident, callback: Any, started: float, timeout: float | None
+    ) -> None:
+        """Keep a chord's callback and list the chord under the minute it started.
+
+        Recovery finds finished chords whose callback was never sent through this index: a
+        cache cannot list its keys, so each minute's chords are counted (an atomic increment
+        hands out the slots) and each slot names one chord.
+        """
+        self.store.set(self.naming.callback_key(group_id), self.values.dump(callback), timeout)
+        bucket = int(started // RECOVERY_BUCKET_SECONDS)
+        count_key = self.naming.index_count_key(bucket)
+        slot = self.store.incr(count_key, 1)
+        if slot is None:
+            slot = 1 if self.store.add(count_key, 1, timeout) else self.store.incr(count_key, 1)
+        if slot is None:  # pragma: no cover - the count expired between add and incr
+            return
+        self.store.set(
+            self.naming.index_slot_key(bucket, slot), id_text("group_id", group_id), timeout
+        )
+
+    def claim_callback(self, group_id: Ident, grace: float) -> bool:
+        """Take on sending a chord's callback; False when someone holds it or it was sent.
+
+        The claim is an ``add`` (of concurrent claimants exactly one wins where the store
+        declares ``atomic_add``) that expires after ``grace`` seconds, so a claimer that died
+        is taken over; ``callback_done`` makes it permanent.
+        """
+        return self.store.add(self.naming.claim_key(group_id), CLAIMED, max(float(grace), 1.0))
+
+    def callback_done(self, group_id: Ident, timeout: float | None) -> None:
+        """Record that a chord's callback was sent (or failed): it is never claimed again."""
+        self.store.set(self.naming.claim_key(group_id), CALLBACK_DONE, timeout)
+
+    def chords_to_recover(
+        self, now: float, grace: float, horizon: float | None, limit: int
+    ) -> list[tuple[str, Any]]:
+        """Finished chords started ``grace`` to ``horizon`` seconds ago that nobody claimed.
+
+        Returns up to ``limit`` pairs of group id and stored callback (read by ``values``;
+        an unreadable one is returned as the InvalidRecordError it raised), oldest first.
+        Reads the index and the chords in four ``get_many`` round trips.
+        """
+        back = RECOVERY_HORIZON_SECONDS if horizon is None else horizon
+        first = int((now - back) // RECOVERY_BUCKET_SECONDS)
+        last = int((now - grace) // RECOVERY_BUCKET_SECONDS)
+        buckets = range(first, last + 1)
+        counts = self.store.get_many([self.naming.index_count_key(b) for b in buckets])
+        slots = [
+            self.naming.index_slot_key(bucket, slot)
+            for bucket in buckets
+            for slot in range(1, int(counts.get(self.naming.index_count_key(bucket)) or 0) + 1)
+        ]
+        listed = self.store.get_many(slots) if slots else {}
+        group_ids = list(dict.fromkeys(str(listed[key]) for key in slots if key in listed))
+        keys = {
+            group_id: (
+                self.naming.chord_key(group_id),
+                self.naming.claim_key(group_id),
+                self.naming.callback_key(group_id),
+            )
+            for group_id in group_ids
+        }
+        found = self.store.get_many([key for trio in keys.values() for key in trio])
+        due: list[tuple[str, Any]] = []
+        for group_id, (chord_key, claim_key, callback_key) in keys.items():
+            count = found.get(chord_key)
+            if count is None or int(count) > CHORD_COUNT_FLOOR or claim_key in found:
+                continue
+            if callback_key not in found:
+                continue
+            try:
+                callback = self.values.load(found[callback_key], callback_key)
+            except InvalidRecordError as exc:
+                callback = exc
+            due.append((group_id, callback))
+            if len(due) >= limit:
+                break
+        return due

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...celery_bridge.recovery import chord_recovery_grace, database_backend
+from ...celery_bridge.recovery import chord_recovery_grace, recovering_backend
 
 __all__ = ["Command"]
 
@@ -17,8 +17,8 @@ class Command(BaseCommand):
 
     help = (
         "Send the callbacks of chords whose header tasks all finished but whose callback no "
-        "worker sent (the worker died after counting the last part). Uses the django-db "
-        "backend of the project's Celery app."
+        "worker sent (the worker died after counting the last part). Uses the project's "
+        "Celery app's backend (django-db or django-cache; django-db for any other)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -52,11 +52,11 @@ class Command(BaseCommand):
         grace = (
             chord_recovery_grace() if grace_seconds is None else timedelta(seconds=grace_seconds)
         )
-        backend = database_backend()
+        backend = recovering_backend()
         if options["dry_run"]:
-            due = backend.result_store.chords_to_recover(grace, limit)
-            for counter in due:
-                self.stdout.write(f"would send the callback of chord {counter.group_id}")
+            due = backend.chords_awaiting_recovery(grace, limit)
+            for group_id in due:
+                self.stdout.write(f"would send the callback of chord {group_id}")
             self.stdout.write(f"{len(due)} chords to recover (dry run: nothing sent)")
             return
         report = backend.recover_chords(grace=grace, limit=limit)
