@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from celery import Celery, maybe_signature, states
+from celery import Celery, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
@@ -24,7 +24,7 @@ from ..domain.errors import InvalidRecordError
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
-from .chords import fire_chord_callback, on_part_counted
+from .chords import on_part_counted, recover_chords
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
 from .serialization import KombuSerializer
@@ -405,32 +405,19 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         ``backend_cleanup`` for caches, which expire entries themselves).
         """
         grace = self.chord_recovery_grace if grace is None else grace
-        report = RecoveryReport()
-        seen: set[str] = set()
-        while True:
-            due = [(g, c) for g, c in self._chords_to_recover(grace, limit) if g not in seen]
-            if not due:
-                return report
-            for group_id, callback in due:
-                seen.add(group_id)
-                if self.results.claim_callback(group_id, grace.total_seconds()):
-                    self._send_recovered(group_id, callback, report)
-
-    def _send_recovered(self, group_id: str, callback: Any, report: RecoveryReport) -> None:
-        header: GroupResult | None = None
-        try:
-            if isinstance(callback, Exception):
-                logger.error("Chord %r: its stored callback cannot be read: %r", group_id, callback)
-                report.unreadable.append(group_id)
-            else:
-                header = self._chord_header(group_id) or self.app.GroupResult(group_id, [])
-                logger.warning("Chord %r: sending the callback no worker sent", group_id)
-                signature = maybe_signature(callback, app=self.app)
-                fire_chord_callback(self, group_id, header, signature)
-                report.sent.append(group_id)
-            self.results.callback_done(group_id, self._chord_lifetime)
-        finally:
-            self._finish_chord(group_id, header)
+        return recover_chords(
+            self,
+            grace,
+            due=lambda: self._chords_to_recover(grace, limit),
+            claim_callback=lambda group_id: self.results.claim_callback(
+                group_id, grace.total_seconds()
+            ),
+            read_header=self._chord_header,
+            callback_done=lambda group_id: self.results.callback_done(
+                group_id, self._chord_lifetime
+            ),
+            finish_chord=self._finish_chord,
+        )
 
     def _chord_header(self, group_id: str) -> GroupResult | None:
         """The chord's header as saved by ``apply_chord`` (None when deleted or expired)."""

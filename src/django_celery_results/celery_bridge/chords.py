@@ -18,6 +18,7 @@ from celery.exceptions import ChordError
 from celery.result import GroupResult, ResultSet, allow_join_result
 
 from ..domain.records import PartCount
+from .recovery import RecoveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,56 @@ def on_part_counted(
         callback_done()
     finally:
         finish_chord(header)
+
+
+def recover_chords(
+    backend: ChordBackend,
+    grace: Any,
+    *,
+    due: Callable[[], list[tuple[str, Any]]],
+    claim_callback: Callable[[str], bool],
+    read_header: Callable[[str], GroupResult | None],
+    callback_done: Callable[[str], None],
+    finish_chord: Callable[[str, GroupResult | None], None],
+) -> RecoveryReport:
+    """Send the callbacks of the finished chords that ``due`` lists and nobody else claims.
+
+    ``due()`` gives ``(group_id, callback)`` pairs, the callback as stored (a signature or its
+    dict) or the exception that reading it raised; it is asked again until it lists nothing
+    new. Each chord is claimed first (``claim_callback``), so two recoveries, or a recovery
+    and a slow worker, never both send it; its callback is then sent with its own task id
+    (or a ChordError stored on it, as the worker would have), and ``callback_done`` records
+    that. A callback that cannot be read is reported and recorded as done, never retried.
+    The backend supplies the storage steps; ``grace`` is only reported in the log.
+    """
+    report = RecoveryReport()
+    seen: set[str] = set()
+    while True:
+        batch = [(group_id, stored) for group_id, stored in due() if group_id not in seen]
+        if not batch:
+            return report
+        for group_id, stored in batch:
+            seen.add(group_id)
+            if not claim_callback(group_id):
+                continue
+            header: GroupResult | None = None
+            try:
+                if isinstance(stored, Exception):
+                    logger.error(
+                        "Chord %r: its stored callback cannot be read: %r", group_id, stored
+                    )
+                    report.unreadable.append(group_id)
+                else:
+                    header = read_header(group_id) or GroupResult(group_id, [], app=backend.app)
+                    logger.warning(
+                        "Chord %r: sending the callback no worker sent within %s", group_id, grace
+                    )
+                    callback = maybe_signature(stored, app=backend.app)
+                    fire_chord_callback(backend, group_id, header, callback)
+                    report.sent.append(group_id)
+                callback_done(group_id)
+            finally:
+                finish_chord(group_id, header)
 
 
 #: A test's hook into the window between claiming a chord's callback and sending it, where a

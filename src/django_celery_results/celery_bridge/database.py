@@ -22,7 +22,7 @@ from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
 from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
-from .chords import fire_chord_callback, on_part_counted
+from .chords import on_part_counted, recover_chords
 from .composition import Repositories, configured_repositories, orm_repositories
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
@@ -478,34 +478,25 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         """
         grace = self.chord_recovery_grace if grace is None else grace
         store = self.result_store
-        report = RecoveryReport()
-        seen: set[str] = set()
-        while True:
-            due = [c for c in store.chords_to_recover(grace, limit) if c.group_id not in seen]
-            if not due:
-                return report
-            for counter in due:
-                seen.add(counter.group_id)
-                if store.claim_chord_callback(counter.group_id, grace):
-                    self._send_recovered(counter, report)
+        return recover_chords(
+            self,
+            grace,
+            due=lambda: [
+                (counter.group_id, self._stored_callback(counter.callback))
+                for counter in store.chords_to_recover(grace, limit)
+            ],
+            claim_callback=lambda group_id: store.claim_chord_callback(group_id, grace),
+            read_header=self._chord_header,
+            callback_done=store.chord_callback_done,
+            finish_chord=lambda group_id, header: store.finish_chord(group_id),
+        )
 
-    def _send_recovered(self, counter: ChordCounter, report: RecoveryReport) -> None:
-        group_id = counter.group_id
+    def _stored_callback(self, stored: str | None) -> Any:
+        # The callback's signature, or the exception that reading it raised.
         try:
-            try:
-                callback = self._decode_callback(counter.callback or "")
-            except Exception as exc:
-                # Nothing can send this callback: say so once, and stop retrying it.
-                logger.error("Chord %r: its stored callback cannot be read: %r", group_id, exc)
-                report.unreadable.append(group_id)
-            else:
-                header = self._chord_header(group_id) or self.app.GroupResult(group_id, [])
-                logger.warning("Chord %r: sending the callback no worker sent", group_id)
-                fire_chord_callback(self, group_id, header, callback)
-                report.sent.append(group_id)
-            self.result_store.chord_callback_done(group_id)
-        finally:
-            self.result_store.finish_chord(group_id)
+            return self._decode_callback(stored or "")
+        except Exception as exc:
+            return exc
 
     def _chord_header(self, group_id: str) -> GroupResult | None:
         """The chord's header, from its counter's ``sub_tasks`` (None when the counter is gone)."""
