@@ -154,6 +154,8 @@ class SoakReport:
         callbacks_once: chord callbacks that ran exactly once.
         callbacks_lost: chord callbacks that never ran (whatever their stored state).
         callbacks_doubled: chord callbacks that ran more than once.
+        callbacks_recovered: chords whose callback no worker sent, sent by the library's chord
+            recovery (``backend.recover_chords``), run once everything else was ready.
         backend_retries: retries of a backend operation logged by the worker (Celery's
             "Failed operation ... Retrying").
         deepest_retry: the most retries one backend operation needed (of
@@ -174,6 +176,7 @@ class SoakReport:
     callbacks_once: int = 0
     callbacks_lost: int = 0
     callbacks_doubled: int = 0
+    callbacks_recovered: int = 0
     backend_retries: int = 0
     deepest_retry: int = 0
     gave_up: int = 0
@@ -354,14 +357,15 @@ def _drop_queue(app: Any, queue: str) -> None:
 # -- the work --------------------------------------------------------------------------------
 
 
-def _send(workload: Workload) -> tuple[dict[str, Expected], dict[str, int]]:
-    """Send the work; return every task id with what it must end as, and the callbacks' sums."""
+def _send(workload: Workload) -> tuple[dict[str, Expected], dict[str, int], dict[str, str]]:
+    """Send the work: return each task's expected end, callback sums, callbacks by chord."""
     from celery import chord, group, states
 
     from benchmarks import soak_app
 
     expected: dict[str, Expected] = {}
     callbacks: dict[str, int] = {}
+    chords: dict[str, str] = {}
     value = 0
     for n in range(workload.singles):
         value += 1
@@ -389,7 +393,8 @@ def _send(workload: Workload) -> tuple[dict[str, Expected], dict[str, int]]:
         total = sum(2 * v for v in values)
         expected[callback.id] = Expected("callback", states.SUCCESS, total)
         callbacks[callback.id] = total
-    return expected, callbacks
+        chords[callback.parent.id] = callback.id
+    return expected, callbacks, chords
 
 
 class _StalledError(Exception):
@@ -517,7 +522,12 @@ def _read_proxy_log(report: SoakReport, log: Path) -> None:
 
 
 def run_store(
-    store: str, workload: Workload, schedule: FaultSchedule, deadline: float, stall: float
+    store: str,
+    workload: Workload,
+    schedule: FaultSchedule,
+    deadline: float,
+    stall: float,
+    recover: bool = True,
 ) -> int:
     """Run the soak on one store in this process (Django is set up for it here); 0 if all held."""
     run_id = f"dcr_soak_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -550,7 +560,7 @@ def run_store(
             try:
                 with _worker(env, queue, work / "worker.log"):
                     started = time.monotonic()
-                    expected, callbacks = _send(workload)
+                    expected, callbacks, chords = _send(workload)
                     report.sent = dict(Counter(e.kind for e in expected.values()))
                     _say(
                         f"{store}: sent {len(expected)} tasks in {time.monotonic() - started:.1f} s"
@@ -559,6 +569,10 @@ def run_store(
                     metas, last_ready = _wait_ready(list(expected), started + deadline, stall)
                     report.seconds = last_ready - started
                     _say(f"{store}: {len(metas)} of {len(expected)} ready")
+                    if recover:
+                        metas.update(
+                            _recover(report, soak_app, expected, metas, chords, runs, stall)
+                        )
                     # A callback that runs twice runs soon after the first time: give it time.
                     time.sleep(3)
             finally:
@@ -576,6 +590,51 @@ def run_store(
     sys.stdout.flush()
     _say(f"{store}: logs in {work}")
     return 0 if report.ok else 1
+
+
+def _recover(
+    report: SoakReport,
+    soak_app: Any,
+    expected: dict[str, Expected],
+    metas: dict[str, dict[str, Any]],
+    chords: dict[str, str],
+    runs: Path,
+    stall: float,
+) -> dict[str, dict[str, Any]]:
+    """Run the chord recovery as a deployment's scheduled one would, then wait for its work.
+
+    Every result is ready or stalled: the worker will store nothing more by itself, so this
+    is any later recovery run (``cleanup``, ``manage.py recover_chords``) with its grace
+    period over. A chord whose last part was counted but whose callback was never sent (a
+    reply lost after the COMMIT, a worker gone) is what recovery is for; a chord whose
+    callback already ran must not be sent again (the run file would show it twice). The
+    recovery reads and claims directly (not through the proxy).
+    """
+    from datetime import timedelta
+
+    backend = soak_app.app.backend
+    recover_chords = getattr(backend, "recover_chords", None)
+    if recover_chords is None:
+        _say(f"{report.store}: this backend has no chord recovery")
+        return {}
+    before = Counter(runs.read_text().split())
+    sent = recover_chords(grace=timedelta(0))
+    report.callbacks_recovered = len(sent.sent)
+    _say(f"{report.store}: chord recovery: {sent}")
+    if not sent.sent:
+        return {}
+    pending = [i for i in expected if i not in metas]
+    more, _ = _wait_ready(pending, time.monotonic() + 4 * stall, stall)
+    # A callback sent again for a chord that was done already reads SUCCESS at once: wait
+    # until each sent callback has run once more than before (or a minute passed).
+    want = {chords[g]: before[chords[g]] + 1 for g in sent.sent if g in chords}
+    until = time.monotonic() + 60
+    while time.monotonic() < until:
+        now = Counter(runs.read_text().split())
+        if all(now[c] >= n for c, n in want.items()):
+            break
+        time.sleep(0.5)
+    return more
 
 
 def _begin_faults_when_busy(
@@ -628,7 +687,8 @@ def _format(report: dict[str, Any]) -> str:
         f"  final state and result correct: {report['correct']}; lost: {report['lost']}; "
         f"wrong: {report['wrong']}",
         f"  chord callbacks: {report['callbacks_once']} ran once, {report['callbacks_lost']} lost, "
-        f"{report['callbacks_doubled']} doubled",
+        f"{report['callbacks_doubled']} doubled; "
+        f"{report.get('callbacks_recovered', 0)} sent by the chord recovery",
         f"  faults: {proxy.get('cuts')} cuts resetting {proxy.get('connections_cut')} "
         f"connections, refusals {proxy.get('refusal_seconds')} s; backend retries in the "
         f"worker: {report['backend_retries']} (deepest {report['deepest_retry']}), "
@@ -662,6 +722,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="CI's version: 300 tasks, 2 chords and 2 groups, a cut, a 3 s refusal",
     )
+    parser.add_argument(
+        "--no-recover",
+        action="store_true",
+        help="do not run the chord recovery when results stall (count those chords as lost)",
+    )
     parser.add_argument("--one-store", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the reports here (JSON lines)")
     args = parser.parse_args(argv)
@@ -689,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stall = args.stall or (30.0 if args.short else 150.0)
     if args.one_store:
-        return run_store(args.one_store, workload, schedule, deadline, stall)
+        return run_store(args.one_store, workload, schedule, deadline, stall, not args.no_recover)
 
     status = 0
     reports: list[dict[str, Any]] = []
