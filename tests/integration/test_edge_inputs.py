@@ -239,3 +239,70 @@ def test_worker_stores_the_failure_of_a_surrogate_message(db_alias: str) -> None
     row = TaskResult.objects.using(db_alias).get(task_id=result.id)
     assert row.status == states.FAILURE
     assert f"bad{ESCAPED}name.csv" in (row.traceback or "")
+
+
+@pytest.fixture
+def narrow_mysql_columns() -> Iterator[str]:
+    """MariaDB's result table with ``traceback`` in 3-byte ``utf8`` and ``task_name`` in latin1.
+
+    Old MySQL schemas are often like this (the ``utf8`` of MySQL before 8 holds no emoji);
+    the columns get their own character sets back afterwards.
+    """
+    from django.db import connections
+
+    from tests import settings as test_settings
+
+    if "mariadb" not in test_settings.DATABASES:
+        pytest.skip(test_settings.SKIPPED_DATABASES.get("mariadb", "no MariaDB"))
+    connection = connections["mariadb"]
+    table = TaskResult._meta.db_table
+    changes = {
+        "traceback": "LONGTEXT CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci NULL",
+        "task_name": "VARCHAR(255) CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, IS_NULLABLE "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [table],
+        )
+        before = {row[0]: row[1:] for row in cursor.fetchall() if row[0] in changes}
+        for column, definition in changes.items():
+            cursor.execute(f"ALTER TABLE {table} MODIFY {column} {definition}")
+    _forget_bound_tables(connection)
+    try:
+        yield "mariadb"
+    finally:
+        with connection.cursor() as cursor:
+            for column, (kind, charset, collation, nullable) in before.items():
+                null = "NULL" if nullable == "YES" else "NOT NULL"
+                cursor.execute(
+                    f"ALTER TABLE {table} MODIFY {column} {kind} "
+                    f"CHARACTER SET {charset} COLLATE {collation} {null}"
+                )
+        _forget_bound_tables(connection)
+
+
+def _forget_bound_tables(connection: Any) -> None:
+    """Drop the connection's cached table descriptions, so the next use reads the schema."""
+    if hasattr(connection, "_django_celery_results_bound_tables"):
+        del connection._django_celery_results_bound_tables
+
+
+def test_text_a_narrow_mysql_column_cannot_hold_is_escaped(narrow_mysql_columns: str) -> None:
+    """An emoji in a 3-byte utf8 traceback, CJK in a latin1 name: escaped, FAILURE stored."""
+    alias = narrow_mysql_columns
+    app = make_app("django-db")
+    task_id = str(uuid.uuid4())
+    with route_results_to(alias):
+        backend = app.backend
+        assert isinstance(backend, DatabaseBackend)
+        exc, tb = raised_with_traceback(ValueError("disk full \U0001f4a5"))
+        request = Request(task_id, task="tests.导入")
+        backend.mark_as_failure(task_id, exc, traceback=tb, request=request)
+        row = TaskResult.objects.using(alias).get(task_id=task_id)
+        assert row.status == states.FAILURE
+        assert "disk full \\U0001f4a5" in (row.traceback or "")
+        assert row.task_name == "tests.\\u5bfc\\u5165"
+        # The exception itself is JSON (ASCII escapes): it comes back exactly.
+        assert str(AsyncResult(task_id, app=app).result) == "disk full \U0001f4a5"

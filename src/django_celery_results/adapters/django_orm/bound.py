@@ -8,8 +8,9 @@ one connection:
 
 - the quoted table, primary key and column names;
 - one *preparer* per column, chosen once from the field's type: text is sent as it is (with NUL
-  replaced where the vendor refuses it), dates go through the backend's own
-  ``adapt_datetimefield_value``, anything else through the field's ``get_db_prep_value``;
+  replaced where the vendor refuses it, and characters the column's MySQL character set cannot
+  hold escaped), dates go through the backend's own ``adapt_datetimefield_value``, anything
+  else through the field's ``get_db_prep_value``;
 - the backend's and the field's read converters for each column, exactly the ones the ORM's
   compiler would apply to a ``values_list`` of the same columns;
 - a cache of the SQL statements the repositories built for it.
@@ -20,6 +21,7 @@ each connection wrapper holds its own, and a change of ``USE_TZ`` gets a fresh o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,6 +40,71 @@ _Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 _TEXT_TYPES = frozenset({"CharField", "TextField"})
 _DATETIME_TYPES = frozenset({"DateTimeField"})
+
+#: Characters outside the Basic Multilingual Plane: 4 bytes in UTF-8, which MySQL's 3-byte
+#: ``utf8``/``utf8mb3`` cannot hold ("Incorrect string value", error 1366).
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+#: MySQL character sets narrower than Unicode, by the Python codec that encodes the same
+#: characters (MySQL's ``latin1`` is Windows-1252). Others (utf8mb4, binary, UCS-2 ...) are
+#: sent as they are.
+_MYSQL_CODECS = {"latin1": "cp1252", "ascii": "ascii"}
+_MYSQL_THREE_BYTE = frozenset({"utf8", "utf8mb3"})
+
+
+def _escape_astral(value: str) -> str:
+    if value.isascii():
+        return value
+    return _ASTRAL.sub(lambda found: found.group().encode("unicode_escape").decode(), value)
+
+
+def _escaper(charset: str | None) -> Callable[[str], str] | None:
+    """How text bound for a column in MySQL character set ``charset`` is made storable."""
+    name = (charset or "").lower()
+    if name in _MYSQL_THREE_BYTE:
+        return _escape_astral
+    codec = _MYSQL_CODECS.get(name)
+    if codec is None:
+        return None
+
+    def escape(value: str) -> str:
+        if value.isascii():
+            return value
+        return value.encode(codec, "backslashreplace").decode(codec)
+
+    return escape
+
+
+def _mysql_text_escapers(
+    connection: BaseDatabaseWrapper, db_table: str
+) -> dict[str, Callable[[str], str]]:
+    """Column -> escaper for the text columns of ``db_table`` that cannot hold all of Unicode.
+
+    A character the column's character set (or the connection's, which MySQL converts from)
+    cannot hold fails the whole write with error 1366, and with it a task's FAILURE: an emoji
+    in an exception message on a table created with MySQL's 3-byte ``utf8``. Read once per
+    connection wrapper (one query to ``information_schema``).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+            [db_table],
+        )
+        rows = cursor.fetchall()
+    session = _connection_charset(connection)
+    escapers: dict[str, Callable[[str], str]] = {}
+    for column, charset in rows:
+        escaper = _escaper(charset) or _escaper(session)
+        if escaper is not None:
+            escapers[str(column)] = escaper
+    return escapers
+
+
+def _connection_charset(connection: BaseDatabaseWrapper) -> str | None:
+    # mysqlclient's connection knows the character set it negotiated.
+    database = getattr(connection, "connection", None)
+    name = getattr(database, "character_set_name", None)
+    return str(name()) if callable(name) else None
 
 
 class BoundTable:
@@ -66,6 +133,9 @@ class BoundTable:
             name: quote(field.column) for name, field in self.fields.items() if field.column
         }
         self._nul_replacement = nul_replacement
+        self._escapers = (
+            _mysql_text_escapers(connection, meta.db_table) if connection.vendor == "mysql" else {}
+        )
         self._preparers: dict[str, Preparer] = {
             name: self._preparer(field) for name, field in self.fields.items()
         }
@@ -79,7 +149,15 @@ class BoundTable:
         if kind in _TEXT_TYPES:
             # CharField/TextField send a str unchanged (``to_python`` of a str is itself) and
             # anything else (a UUID task id) as its str(), as the fields do.
-            return self._text
+            escape = self._escapers.get(field.column or "")
+            if escape is None:
+                return self._text
+            text = self._text
+
+            def escaped(value: Any) -> Any:
+                return escape(text(value))
+
+            return escaped
         if kind in _DATETIME_TYPES:
             return self._datetime
         connection = self.connection
