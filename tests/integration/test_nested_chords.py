@@ -23,6 +23,7 @@ from celery.exceptions import ChordError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult, GroupResult, allow_join_result
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
 from django_celery_results.backends import DatabaseBackend
@@ -89,10 +90,22 @@ def test_chord_counts_every_task_of_a_nested_group(db_alias: str) -> None:
 
 @pytest.fixture(scope="module")
 def one_thread_worker() -> Iterator[Any]:
-    """One worker thread, as Celery's suite runs it: a wedged callback step stops it all."""
+    """One worker thread, as Celery's suite runs it: a wedged callback step stops it all.
+
+    The connections its threads opened are closed when it stops: the consumer thread reads
+    results too (a revoke of a group callback's tasks), and an open one keeps PostgreSQL from
+    dropping the test database.
+    """
+    opened: list[Any] = []
+
+    def remember(connection: Any, **_: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            opened.append(connection)
+
     previous = app.conf.broker_transport_options
     # The in-memory transport polls once a second by default: every hop would wait.
     app.conf.broker_transport_options = {"polling_interval": 0.01}
+    connection_created.connect(remember, weak=False)
     try:
         with start_worker(
             app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10
@@ -100,6 +113,10 @@ def one_thread_worker() -> Iterator[Any]:
             yield running
     finally:
         app.conf.broker_transport_options = previous
+        connection_created.disconnect(remember)
+        for connection in opened:
+            connection.inc_thread_sharing()  # closed from this thread, its owner is gone
+            connection.close()
 
 
 @pytest.fixture
@@ -261,3 +278,22 @@ def test_chord_get_raises_the_failed_header_tasks_exception(worker: Any) -> None
         result.get(timeout=TIMEOUT, interval=0.5)
     callback: AsyncResult[Any] = AsyncResult(result.id, app=app)
     assert isinstance(callback.get(timeout=TIMEOUT, interval=POLL, propagate=False), ChordError)
+
+
+@pytest.mark.timeout(90)
+def test_group_body_tasks_store_the_failed_header_tasks_exception(worker: Any) -> None:
+    """A group callback's tasks each hold the header task's ValueError, as on Celery's backends.
+
+    Celery's ``chord_error_from_stack`` stores the ChordError's cause on each task of a group
+    body (Celery's ``test_chord_error_propagation_with_different_body_types[body is a group]``).
+    """
+    # celery-types types apply_async as an AsyncResult; a group body's result is a GroupResult.
+    result: Any = chord(
+        [fail.si("header task failed")], group(collect.s(), collect.s())
+    ).apply_async()
+    with pytest.raises(ValueError, match="header task failed"):
+        result.get(timeout=TIMEOUT, interval=POLL)
+    assert len(result.results) == 2
+    for member in result.results:
+        stored: AsyncResult[Any] = AsyncResult(member.id, app=app)
+        assert isinstance(stored.get(timeout=TIMEOUT, interval=POLL, propagate=False), ValueError)
