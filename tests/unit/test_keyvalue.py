@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from itertools import product
 from typing import Any
@@ -27,6 +28,8 @@ from django_celery_results.domain.keyvalue import (
     escape_id,
 )
 from django_celery_results.domain.ports import KeyValueStore
+from django_celery_results.domain.records import PartCount
+from tests.faulty_store import Fault, FaultyStore
 from tests.keyvalue_contract import PRINTABLE, KeyValueStoreContract
 
 PROGRESS = "PROGRESS"
@@ -583,3 +586,116 @@ def test_concurrent_parts_fire_exactly_once() -> None:
         thread.join(timeout=60)
     assert len(lasts) == 1
     assert results.remaining("g") == 0
+
+
+# -- counting through transient failures (RELIABILITY.md: a chord lost on Redis) -------------
+
+
+def retry_transient(step: Callable[[], Any]) -> Any:
+    """Run ``step``, again after each TransientStorageError (up to five times), no sleeping."""
+    for _ in range(5):
+        with contextlib.suppress(TransientStorageError):
+            return step()
+    return step()
+
+
+def faulty_chord(size: int) -> tuple[KeyValueResults, FaultyStore, list[str]]:
+    """A chord of ``size`` header tasks started over a FaultyStore, its header saved."""
+    store = FaultyStore(MemoryKeyValueStore())
+    results = KeyValueResults(store)
+    task_ids = [f"t{i}" for i in range(size)]
+    results.save_group("g", {"result": (("g", None), [((t, None), None) for t in task_ids])}, 60)
+    results.start_chord("g", size, 60)
+    results.remember_chord("g", {"task": "callback"}, 0.0, 60)
+    return results, store, task_ids
+
+
+def count(results: KeyValueResults, task_id: str) -> PartCount:
+    """Count ``task_id`` of chord ``g`` with retries on."""
+    return results.count_part("g", task_id, 60, retry=retry_transient)
+
+
+def due_now(results: KeyValueResults) -> list[str]:
+    """The chords recovery would send now."""
+    return [group_id for group_id, _ in results.chords_to_recover(30.0, 0.0, 600.0, 10)]
+
+
+@pytest.mark.parametrize("fault", ["before", "after"])
+def test_a_failed_mark_is_retried_and_counts_once(fault: Fault) -> None:
+    """A mark lost before or after the server set it is retried; the part counts exactly once."""
+    results, store, task_ids = faulty_chord(2)
+    store.fail("add", fault)
+    assert count(results, task_ids[0]) == PartCount(remaining=1, counted=True)
+    assert store.calls.count("incr") == 1 + 1  # remember_chord's slot, then this decrement
+    assert count(results, task_ids[0]) == PartCount(remaining=1, counted=False)
+    assert count(results, task_ids[1]).is_last
+
+
+def test_a_retried_mark_set_by_another_report_is_a_duplicate() -> None:
+    """A retried mark that finds another report's token counts nothing."""
+    results, store, task_ids = faulty_chord(2)
+    assert count(results, task_ids[0]).counted
+    store.fail("add", "before")
+    assert count(results, task_ids[0]) == PartCount(remaining=1, counted=False)
+    assert results.remaining("g") == 1
+
+
+@pytest.mark.parametrize("fault", ["before", "after"])
+def test_a_lost_last_decrement_fires_from_the_marks(fault: Fault) -> None:
+    """The last part's decrement lost (applied or not): never sent again, the marks fire it."""
+    results, store, task_ids = faulty_chord(2)
+    assert not count(results, task_ids[0]).is_last
+    store.fail("incr", fault)
+    incrs = store.calls.count("incr")
+    assert count(results, task_ids[1]).is_last
+    assert store.calls.count("incr") == incrs + 1
+    assert results.remaining("g") == (0 if fault == "after" else 1)
+
+
+def test_a_lost_decrement_applied_fires_once_at_the_real_last_part() -> None:
+    """An earlier part's decrement applied but its reply lost: only the last part fires."""
+    results, store, task_ids = faulty_chord(3)
+    store.fail("incr", "after")
+    outcomes = [count(results, task_id) for task_id in task_ids]
+    assert [outcome.is_last for outcome in outcomes] == [False, False, True]
+    assert results.remaining("g") == 0
+
+
+def test_a_lost_decrement_not_applied_is_left_to_recovery() -> None:
+    """An earlier part's decrement never applied: no part fires, recovery lists the chord."""
+    results, store, task_ids = faulty_chord(3)
+    store.fail("incr", "before")
+    outcomes = [count(results, task_id) for task_id in task_ids]
+    assert not any(outcome.is_last for outcome in outcomes)
+    assert results.remaining("g") == 1
+    assert due_now(results) == ["g"]
+    assert results.claim_callback("g", 60)
+    assert due_now(results) == []
+
+
+def test_an_uncertain_chord_with_parts_to_come_is_not_due() -> None:
+    """A chord flagged uncertain whose header tasks are not all marked is not recovered."""
+    results, store, task_ids = faulty_chord(3)
+    store.fail("incr", "before")
+    assert count(results, task_ids[0]) == PartCount(remaining=2, counted=True)
+    assert count(results, task_ids[1]) == PartCount(remaining=2, counted=True)
+    assert due_now(results) == []
+
+
+def test_uncertain_marks_of_nested_groups_are_their_tasks() -> None:
+    """The header's members are its reporting tasks: those inside nested groups too."""
+    results, store, _ = faulty_chord(0)
+    header = (("g", None), [(("a", None), None), (("inner", None), [(("b", None), None)])])
+    results.save_group("g", {"result": header}, 60)
+    results.start_chord("g", 2, 60)
+    assert not count(results, "a").is_last
+    store.fail("incr", "before")
+    assert count(results, "b").is_last
+
+
+def test_without_retry_a_failed_mark_propagates() -> None:
+    """With retries off (``result_backend_always_retry`` unset) a failed mark raises, as before."""
+    results, store, task_ids = faulty_chord(2)
+    store.fail("add", "before")
+    with pytest.raises(TransientStorageError):
+        results.count_part("g", task_ids[0], 60)

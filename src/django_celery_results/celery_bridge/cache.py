@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
@@ -30,6 +31,8 @@ from .recovery import RecoveryReport, chord_recovery_grace
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: The serializer the old package fixed for this backend, whatever ``result_serializer`` says:
 #: metas go to the cache as Python objects (Django's cache pickles them), so results and
@@ -87,6 +90,10 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
     accept: set[str] | None
     expires: float | timedelta | None
     _cache: MutableMapping[str, Any]
+    always_retry: bool
+    max_retries: float
+    base_sleep_between_retries_ms: int
+    max_sleep_between_retries_ms: int
 
     #: ``GroupResult.join_native`` reads every pending member in one ``get_many`` per poll.
     supports_native_join = True
@@ -325,6 +332,36 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         """
         return self._retry_policy.is_retryable(exc)
 
+    def _retrying(self, step: Callable[[], _T]) -> _T:
+        """``step()``, run again after each failure Celery's retry settings allow.
+
+        The loop of Celery's own ``store_result``, for the steps Celery calls outside it
+        (``on_chord_part_return``): with ``result_backend_always_retry`` on, a failure that
+        ``exception_safe_to_retry`` accepts is retried up to ``result_backend_max_retries``
+        times, after exponential backoff (``result_backend_base_sleep_between_retries_ms``,
+        at most ``result_backend_max_sleep_between_retries_ms``, full jitter).
+        """
+        retries = 0
+        while True:
+            try:
+                return step()
+            except Exception as exc:  # noqa: PERF203 - the retry loop is what this is
+                if not (self.always_retry and self.exception_safe_to_retry(exc)):
+                    raise
+                if retries >= self.max_retries:
+                    raise
+                retries += 1
+                logger.warning(
+                    "Chord bookkeeping failed: %r; retry %d of %s", exc, retries, self.max_retries
+                )
+                delay_ms = get_exponential_backoff_interval(
+                    self.base_sleep_between_retries_ms,
+                    retries,
+                    self.max_sleep_between_retries_ms,
+                    True,
+                )
+                time.sleep(delay_ms / 1000)
+
     # -- chords ------------------------------------------------------------------------------
 
     def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
@@ -362,7 +399,14 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
         group_id = _id("group_id", group_id)
-        part = self.results.count_part(group_id, _id("task_id", task_id), self._chord_lifetime)
+        # Celery calls this outside its retry loop: a part lost to a dropped connection would
+        # leave the callback PENDING for good, so counting retries where Celery's would.
+        part = self.results.count_part(
+            group_id,
+            _id("task_id", task_id),
+            self._chord_lifetime,
+            retry=self._retrying if self.always_retry else None,
+        )
         on_part_counted(
             self,
             request,

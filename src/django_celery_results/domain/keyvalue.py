@@ -10,7 +10,9 @@ entries it wrote read back. What a cache cannot do in one step is made safe here
   second key that nothing ever overwrites, and readers prefer it. Both keys are read together in
   one ``get_many``. What remains of the race is written in ``KeyValueResults.store_meta``.
 - **Chords count each header task once** with an atomic decrement, so no polling unlock task is
-  needed where the store declares ``atomic_increment``.
+  needed where the store declares ``atomic_increment``. Through transient failures too: a
+  retried mark knows its own token, and a decrement whose reply was lost is never repeated
+  (the chord is flagged uncertain and its part marks decide; see ``count_part``).
 - **Keys are plain ASCII** that every Django cache accepts: ids with spaces, control or non-ASCII
   characters are percent-encoded, and keys too long for memcached are shortened to a digest.
   Ids given as ints or UUIDs are their ``str()``.
@@ -24,14 +26,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
 from . import codec, states
-from .errors import InvalidRecordError, StorageError
+from .errors import InvalidRecordError, StorageError, TransientStorageError
 from .ports import KeyValueStore, Serializer
 from .records import PartCount
 
@@ -61,8 +63,8 @@ DEFAULT_MAX_KEY_LENGTH: Final = 250
 #: and fire the callback a second time. Well inside the 64-bit counters of every store.
 CHORD_COUNT_FLOOR: Final = 1 << 32
 
-#: The value of a counted part's marker (anything but None would do).
-PART_MARK: Final = 1
+#: The value of a chord's uncertain flag (``KeyNaming.uncertain_key``; only its presence counts).
+UNCERTAIN: Final = "uncertain"
 
 #: Characters kept as they are in keys: printable ASCII but the space and ``%`` (the escape).
 _KEPT: Final = frozenset(chr(code) for code in range(0x21, 0x7F)) - {"%"}
@@ -75,6 +77,20 @@ Meta = Mapping[str, Any]
 #: What a task or group id may be given as: Celery's ids are ``str``, but callers hand over
 #: ints and ``uuid.UUID`` objects too (the old package stored their ``str()``), and so do we.
 Ident = str | int | uuid.UUID
+
+_T = TypeVar("_T")
+
+
+class Retry(Protocol):
+    """Runs one storage step, running it again after a transient failure, as a policy says.
+
+    The caller owns the policy (how often, how long to wait); the use cases say which steps
+    may be run again, and what a step that failed after the server applied it means.
+    """
+
+    def __call__(self, step: Callable[[], _T]) -> _T:
+        """``step()``'s value; its last failure when the policy gives up."""
+        ...
 
 
 def escape_id(ident: str, *, also: str = "") -> str:
@@ -182,6 +198,10 @@ class KeyNaming:
     def callback_key(self, group_id: Ident) -> str:
         """The key of a chord's callback, kept for recovery."""
         return self._fit(self.recovery_prefix, "callback/" + self._group(group_id))
+
+    def uncertain_key(self, group_id: Ident) -> str:
+        """The key flagging a chord one of whose decrements may or may not have been applied."""
+        return self._fit(self.recovery_prefix, "uncertain/" + self._group(group_id))
 
     def claim_key(self, group_id: Ident) -> str:
         """The key of a chord's claim: who sends its callback, or that it was sent."""
@@ -461,7 +481,14 @@ class KeyValueResults:
         count = self.store.get(self.naming.chord_key(group_id))
         return None if count is None else max(int(count) - CHORD_COUNT_FLOOR, 0)
 
-    def count_part(self, group_id: Ident, task_id: Ident, timeout: float | None) -> PartCount:
+    def count_part(
+        self,
+        group_id: Ident,
+        task_id: Ident,
+        timeout: float | None,
+        *,
+        retry: Retry | None = None,
+    ) -> PartCount:
         """Count header task ``task_id`` of chord ``group_id`` as done, at most once.
 
         Marks the task (``add``: of concurrent reports of one task only one marks it), then
@@ -470,29 +497,85 @@ class KeyValueResults:
         changes nothing (``counted=False``); so does one reported after the chord finished
         (the count is past its end). ``remaining`` is None when the chord has no counter.
 
-        Marking and counting are two round trips: if the decrement fails, the mark is removed
-        again (best effort) so that a redelivered task counts; a process killed between the
-        two loses that part (the callback then never runs, and the counter expires).
+        Without ``retry`` a failure propagates: if the decrement fails, the mark is removed
+        again (best effort) so that a redelivered task counts. With ``retry`` (the caller's
+        policy for transient failures) a transient failure does not lose the part:
+
+        - The mark holds a token of this call, so a retried ``add`` that finds the key set
+          reads it: our token means an earlier attempt set it (its reply was lost).
+        - The decrement is never sent twice: a reply lost after the server applied it would
+          count the part twice and fire the chord early. The chord is flagged uncertain
+          instead (``uncertain_key``, which ``chords_to_recover`` reads) and the marks decide:
+          when every header task is marked this call is the last (the callback's claim makes
+          sure only one sender wins), else it is not.
+
+        A process killed between marking and counting loses that part (the callback then
+        never runs, and the counter expires).
         """
+        run: Retry = retry or _run_once
         mark = self.naming.part_key(group_id, task_id)
-        if not self.store.add(mark, PART_MARK, timeout):
-            remaining = self.remaining(group_id)
+        token = uuid.uuid4().hex
+        if not self._add_mark(mark, token, timeout, run):
+            remaining = run(lambda: self.remaining(group_id))
             # A marked task proves the chord was counted here: a missing counter has expired.
             return PartCount(0 if remaining is None else remaining, counted=False)
+        chord_key = self.naming.chord_key(group_id)
         try:
-            count = self.store.incr(self.naming.chord_key(group_id), -1)
+            count = self.store.incr(chord_key, -1)
+        except TransientStorageError:
+            if retry is None:
+                with contextlib.suppress(StorageError):
+                    self.store.delete(mark)
+                raise
+            return self._count_uncertain(group_id, timeout, run)
         except StorageError:
             with contextlib.suppress(StorageError):
                 self.store.delete(mark)
             raise
         if count is None:
-            self.store.delete(mark)
+            run(lambda: self.store.delete(mark))
             return PartCount(None, counted=False)
         remaining = count - CHORD_COUNT_FLOOR
         if remaining < 0:
             # Counted after the chord finished and its marks were cleared: not a part of it.
             return PartCount(0, counted=False)
         return PartCount(remaining, counted=True)
+
+    def _add_mark(self, mark: str, token: str, timeout: float | None, run: Retry) -> bool:
+        """Set the part's mark to ``token`` if absent; True when this call set it."""
+        failed = False
+
+        def attempt() -> bool:
+            nonlocal failed
+            try:
+                if self.store.add(mark, token, timeout):
+                    return True
+            except StorageError:
+                failed = True
+                raise
+            # Found set: by another report of the task, or by our own attempt whose reply
+            # was lost (only then is it worth a read).
+            return failed and self.store.get(mark) == token
+
+        return run(attempt)
+
+    def _count_uncertain(self, group_id: Ident, timeout: float | None, run: Retry) -> PartCount:
+        """The count after a decrement that failed: applied or not, the marks decide."""
+        run(lambda: self.store.set(self.naming.uncertain_key(group_id), UNCERTAIN, timeout))
+        missing = run(lambda: self._unmarked_members(group_id))
+        # A header that is gone (None) cannot be joined: the last part's claim then stores
+        # the ChordError, as a counted last part would.
+        return PartCount(0 if missing is None else missing, counted=True)
+
+    def _unmarked_members(self, group_id: Ident) -> int | None:
+        """How many header tasks of the chord have no part mark; None when its header is gone."""
+        group_key = self.naming.group_key(group_id)
+        members = header_members(self.values.load(self.store.get(group_key), group_key))
+        if members is None:
+            return None
+        marks = [self.naming.part_key(group_id, member) for member in members]
+        found = self.store.get_many(marks) if marks else {}
+        return sum(1 for key in marks if key not in found)
 
     def finish_chord(self, group_id: Ident, task_ids: Iterable[Ident]) -> None:
         """Remove the part markers of a chord whose callback was dealt with (one round trip).
@@ -547,7 +630,9 @@ class KeyValueResults:
 
         Returns up to ``limit`` pairs of group id and stored callback (read by ``values``;
         an unreadable one is returned as the InvalidRecordError it raised), oldest first.
-        Reads the index and the chords in four ``get_many`` round trips.
+        Reads the index and the chords in three ``get_many`` round trips, and two more when a
+        chord flagged uncertain (``count_part``) has a counter short of its end: its saved
+        header and its part marks, and it is due when every header task is marked.
         """
         back = RECOVERY_HORIZON_SECONDS if horizon is None else horizon
         first = int((now - back) // RECOVERY_BUCKET_SECONDS)
@@ -566,17 +651,29 @@ class KeyValueResults:
                 self.naming.chord_key(group_id),
                 self.naming.claim_key(group_id),
                 self.naming.callback_key(group_id),
+                self.naming.uncertain_key(group_id),
             )
             for group_id in group_ids
         }
-        found = self.store.get_many([key for trio in keys.values() for key in trio])
-        due: list[tuple[str, Any]] = []
-        for group_id, (chord_key, claim_key, callback_key) in keys.items():
+        found = self.store.get_many([key for keys_of in keys.values() for key in keys_of])
+        listed_due: list[str] = []
+        uncertain: list[str] = []
+        for group_id, (chord_key, claim_key, callback_key, uncertain_key) in keys.items():
             count = found.get(chord_key)
-            if count is None or int(count) > CHORD_COUNT_FLOOR or claim_key in found:
+            if count is None or claim_key in found or callback_key not in found:
                 continue
-            if callback_key not in found:
+            if int(count) <= CHORD_COUNT_FLOOR:
+                listed_due.append(group_id)
+            elif uncertain_key in found:
+                # A decrement of this chord may have been lost: its marks tell if it is done.
+                listed_due.append(group_id)
+                uncertain.append(group_id)
+        complete = self._fully_marked(uncertain)
+        due: list[tuple[str, Any]] = []
+        for group_id in listed_due:
+            if group_id in uncertain and group_id not in complete:
                 continue
+            callback_key = keys[group_id][2]
             try:
                 callback = self.values.load(found[callback_key], callback_key)
             except InvalidRecordError as exc:
@@ -585,3 +682,55 @@ class KeyValueResults:
             if len(due) >= limit:
                 break
         return due
+
+    def _fully_marked(self, group_ids: list[str]) -> set[str]:
+        """The chords among ``group_ids`` whose every header task is marked (two round trips)."""
+        if not group_ids:
+            return set()
+        group_keys = {group_id: self.naming.group_key(group_id) for group_id in group_ids}
+        saved = self.store.get_many(list(group_keys.values()))
+        members: dict[str, list[str]] = {}
+        for group_id, group_key in group_keys.items():
+            try:
+                header = header_members(self.values.load(saved.get(group_key), group_key))
+            except InvalidRecordError:
+                header = None  # unreadable: its worker's claim stores the ChordError
+            if header:
+                members[group_id] = [self.naming.part_key(group_id, m) for m in header]
+        marks = [mark for keys_of in members.values() for mark in keys_of]
+        found = self.store.get_many(marks) if marks else {}
+        return {
+            group_id
+            for group_id, keys_of in members.items()
+            if all(mark in found for mark in keys_of)
+        }
+
+
+def _run_once(step: Callable[[], _T]) -> _T:
+    """Run ``step`` once: no retries."""
+    return step()
+
+
+def header_members(saved: Any) -> list[str] | None:
+    """The ids of the header tasks that report to a chord, from its saved group.
+
+    ``saved`` is the group as the backend saves it (``{"result": as_tuple}`` in Celery's
+    ``GroupResult.as_tuple`` form); the reporting tasks are its leaves: a nested group's
+    tasks report to the outer chord, a chain reports by its last task (the leaf saved).
+    None when nothing is saved or the value is not of that form.
+    """
+    if not isinstance(saved, Mapping):
+        return None
+    try:
+        _, children = saved["result"]
+        return list(_leaves(children or ()))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _leaves(children: Iterable[Any]) -> Iterable[str]:
+    for (ident, _parent), inner in children:
+        if inner is None:
+            yield id_text("task_id", ident)
+        else:
+            yield from _leaves(inner)
