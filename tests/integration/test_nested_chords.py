@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery import chain, chord, group, signals, states, uuid
+from celery import Celery, chain, chord, group, signals, states, uuid
 from celery.contrib.testing.worker import start_worker
 from celery.exceptions import ChordError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -26,7 +26,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
-from django_celery_results.backends import DatabaseBackend
+from django_celery_results.backends import CacheBackend, DatabaseBackend
 from django_celery_results.celery_bridge.chords import fire_chord_callback
 from tests.celery_app import add, app, fail
 from tests.routers import route_results_to
@@ -83,6 +83,20 @@ def test_chord_counts_every_task_of_a_nested_group(db_alias: str) -> None:
         DatabaseBackend(app=app).apply_chord(header_result, body)
     counter = ChordCounterModel.objects.using(db_alias).get(group_id=header_result.id)
     assert counter.count == 3
+
+
+def test_cache_backend_counts_every_task_of_a_nested_group() -> None:
+    """django-cache (local memory): the same header's counter waits for 3 parts."""
+    cache_app = Celery("nested-chords-cache", set_as_current=False)
+    cache_app.conf.update(result_backend="django-cache", cache_backend="locmem")
+    backend = cache_app.backend
+    assert isinstance(backend, CacheBackend)
+    assert backend.implements_incr
+    body = collect.s()
+    header_result = nested_chord(body).freeze().parent
+    assert isinstance(header_result, GroupResult)
+    backend.apply_chord(header_result, body)
+    assert backend.results.remaining(str(header_result.id)) == 3
 
 
 # -- a real worker with one thread ----------------------------------------------------------
