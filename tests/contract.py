@@ -866,6 +866,16 @@ class ChordCounterRepositoryContract(_ThreadedContract):
         assert counter is not None
         assert counter.date_claimed == much_later
 
+    def test_a_repeated_claim_recognises_itself(self, chord_repo: ChordCounterRepository) -> None:
+        """A claim retried with the same time (its reply was lost) wins again; others do not."""
+        chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
+        assert chord_repo.count_part("chord", "t").is_last
+        first = COUNTER_CREATED + timedelta(minutes=1)
+        assert chord_repo.claim_callback("chord", first, first - timedelta(minutes=5))
+        assert chord_repo.claim_callback("chord", first, first - timedelta(minutes=5))
+        other = first + timedelta(microseconds=1)
+        assert not chord_repo.claim_callback("chord", other, first - timedelta(minutes=5))
+
     def test_done_chords_are_never_claimed_again(self, chord_repo: ChordCounterRepository) -> None:
         """After callback_done, no claim succeeds and recovery does not list the chord."""
         chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
@@ -914,11 +924,20 @@ class ChordCounterRepositoryContract(_ThreadedContract):
         ]
 
     def test_concurrent_claims_have_one_winner(self, chord_repo: ChordCounterRepository) -> None:
-        """8 threads claim one finished chord at once: exactly one wins."""
+        """8 threads claim one finished chord at once, each at its own time: exactly one wins."""
         if not getattr(chord_repo, "atomic_decrement", False):
             pytest.skip(f"{type(chord_repo).__name__} declares atomic_decrement = False")
         chord_repo.create(make_counter(group_id="chord", count=1, callback="cb"))
         assert chord_repo.count_part("chord", "t").is_last
         now = COUNTER_CREATED + DAY
-        wins = self.run_concurrently(8, lambda: chord_repo.claim_callback("chord", now, now))
+        times = iter(range(8))
+        lock = threading.Lock()
+
+        def claim() -> bool:
+            # Each claimant its own time (a claim's identity), as each process's clock gives.
+            with lock:
+                claimed_at = now + timedelta(microseconds=next(times))
+            return chord_repo.claim_callback("chord", claimed_at, now)
+
+        wins = self.run_concurrently(8, claim)
         assert sum(wins) == 1

@@ -32,3 +32,28 @@ def sent_callbacks(monkeypatch: pytest.MonkeyPatch) -> SentCallbacks:
 
     monkeypatch.setattr(Signature, "apply_async", apply_async)
     return recorder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mysql_character_sets_read(django_db_setup: None, django_db_blocker: Any) -> None:
+    """MariaDB's column character sets, read once before any test counts statements.
+
+    The ORM adapter reads them once per process, on a table's first use; reading them here
+    keeps that one ``information_schema`` query out of every test's exact statement counts.
+    """
+    from django.db import connections
+
+    from django_celery_results.adapters.django_orm.bound import bound_table
+    from django_celery_results.adapters.django_orm.models import (
+        ChordCounter,
+        ChordPart,
+        GroupResult,
+        TaskResult,
+    )
+    from tests import settings as test_settings
+
+    if "mariadb" not in test_settings.DATABASES:
+        return
+    with django_db_blocker.unblock():
+        for model in (TaskResult, GroupResult, ChordCounter, ChordPart):
+            bound_table(model, connections["mariadb"])

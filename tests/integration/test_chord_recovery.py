@@ -226,10 +226,24 @@ def test_the_test_hook_runs_between_claim_and_send(
     assert len(sent_callbacks.sent) == 1
 
 
+@pytest.fixture
+def current(backend: DatabaseBackend) -> Iterator[DatabaseBackend]:
+    """``backend``'s app as Celery's current app (what the command and the task use)."""
+    from celery import _state
+
+    previous = _state.get_current_app()
+    backend.app.set_current()
+    try:
+        yield backend
+    finally:
+        previous.set_current()
+
+
 def test_recover_chords_command(
-    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+    current: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
 ) -> None:
     """``manage.py recover_chords --grace 0`` sends the stuck chord and says so."""
+    backend = current
     group_id, task_ids, callback = start_chord(backend, 1)
     store_successes(backend, db_alias, {task_ids[0]: 3})
     count_without_sending(backend, group_id, task_ids)
@@ -250,9 +264,10 @@ def test_recover_chords_command_refuses_a_negative_grace() -> None:
 
 
 def test_recover_chords_task(
-    backend: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
+    current: DatabaseBackend, db_alias: str, sent_callbacks: SentCallbacks
 ) -> None:
     """The ``django_celery_results.recover_chords`` task, run eagerly, recovers the chord."""
+    backend = current
     from django_celery_results.tasks import recover_chords
 
     group_id, task_ids, callback = start_chord(backend, 1)

@@ -284,7 +284,10 @@ def narrow_mysql_columns() -> Iterator[str]:
 
 
 def _forget_bound_tables(connection: Any) -> None:
-    """Drop the connection's cached table descriptions, so the next use reads the schema."""
+    """Drop the cached table descriptions, so the next use reads the schema again."""
+    from django_celery_results.adapters.django_orm.bound import forget_mysql_charsets
+
+    forget_mysql_charsets()
     if hasattr(connection, "_django_celery_results_bound_tables"):
         del connection._django_celery_results_bound_tables
 

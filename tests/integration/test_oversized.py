@@ -349,7 +349,7 @@ def test_worker_stores_the_oversized_task_as_failed_and_the_next_one(
     app.conf.update(result_backend="django-db", task_track_started=False)
     huge = "x" * (limit + 1024)
 
-    @app.task(name="tests.huge")
+    @app.task(name="tests.huge", shared=False)
     def produce(size: int) -> str:
         return huge[:size]
 

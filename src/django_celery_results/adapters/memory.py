@@ -166,7 +166,7 @@ class MemoryChordCounterRepository:
         """Claim sending the callback where ``may_claim``; exactly one concurrent caller wins."""
         with self._lock:
             counter = self._counters.get(group_id)
-            if counter is None or not counter.may_claim(stale_before):
+            if counter is None or not counter.may_claim(stale_before, now):
                 return False
             self._counters[group_id] = attrs.evolve(counter, date_claimed=now)
             return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Protocol
 
 from celery import Celery, maybe_signature, states
@@ -19,6 +20,7 @@ from celery.result import GroupResult, ResultSet, allow_join_result
 
 from ..domain.records import PartCount
 from .recovery import RecoveryReport
+from .retrying import retrying
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,10 @@ def on_part_counted(
 
     - The chord has no counter (never started here, or its counter expired): a ChordError
       on the callback, since no part of it can ever be counted.
-    - A part that is not the last: nothing.
+    - A part that is not the last: nothing; but a task already counted while the chord is
+      at its end may be this very part reported again after its first count's reply was lost
+      (a COMMIT whose answer never came, retried): it tries the claim, which fails for a mere
+      duplicate of a chord already dealt with, and wins when nobody sent the callback.
     - The last part: ``read_header`` gives the chord's header (None when it is gone: deleted
       or expired), which is joined and the callback sent its results; a header that is gone
       or cannot be read, a failed header task, a join timeout or a callback that cannot be
@@ -56,10 +61,14 @@ def on_part_counted(
       then runs whatever happened, so the backend can drop the chord's bookkeeping.
 
     The backend supplies only how it reads its header and finishes its chord, and, where it
-    can recover chords whose worker died (the database), how it claims sending the callback
-    (``claim_callback``: False when recovery took it over first, and then nothing is sent
-    here) and records that it was dealt with (``callback_done``, after it was sent or its
-    ChordError stored; never when storing the error itself failed, so recovery tries again).
+    can recover chords whose worker died, how it claims sending the callback
+    (``claim_callback``: False when someone else took it first, and then nothing is sent
+    here; it must recognise its own earlier attempt when retried) and records that it was
+    dealt with (``callback_done``, after it was sent or its ChordError stored; never when
+    storing the error itself failed, so recovery tries again). Each of these storage steps
+    is retried under ``result_backend_always_retry`` (``retrying``); once the callback is
+    sent, a step that still fails is logged, not raised, so the header task keeps its
+    SUCCESS.
     """
     if not part.chord_is_known:
         fail_chord(
@@ -68,17 +77,18 @@ def on_part_counted(
             ChordError(f"Chord {group_id} has no counter: cannot count its parts"),
         )
         return
-    if not part.is_last:
+    if not part.is_last and not (part.remaining == 0 and not part.counted):
         return
-    if not claim_callback():
-        logger.info("Chord %r: its callback is being sent by chord recovery", group_id)
+    if not retrying(backend, claim_callback, f"Claiming chord {group_id}'s callback"):
+        if part.is_last:
+            logger.info("Chord %r: its callback is being sent by chord recovery", group_id)
         return
     hold_before_sending_callback(group_id)
     callback = maybe_signature(request.chord, app=backend.app)
     header: GroupResult | None = None
     try:
         try:
-            header = read_header()
+            header = retrying(backend, read_header, f"Reading chord {group_id}'s header")
         except Exception as exc:
             logger.exception("Chord %r: its header could not be read", group_id)
             fail_chord(
@@ -96,9 +106,21 @@ def on_part_counted(
                 )
             else:
                 fire_chord_callback(backend, group_id, header, callback)
-        callback_done()
+        _after_sending(backend, callback_done, f"Recording chord {group_id}'s callback as sent")
     finally:
-        finish_chord(header)
+        _after_sending(
+            backend, lambda: finish_chord(header), f"Clearing chord {group_id}'s counted parts"
+        )
+
+
+def _after_sending(backend: ChordBackend, step: Callable[[], None], what: str) -> None:
+    # The callback has gone (or its ChordError is stored): the header task itself succeeded,
+    # and raising now would report it as failed. A step that fails for good is logged; an
+    # unrecorded callback may be sent again by recovery after the grace period.
+    try:
+        retrying(backend, step, what)
+    except Exception:
+        logger.exception("%s failed", what)
 
 
 def recover_chords(
@@ -129,7 +151,9 @@ def recover_chords(
             return report
         for group_id, stored in batch:
             seen.add(group_id)
-            if not claim_callback(group_id):
+            if not retrying(
+                backend, partial(claim_callback, group_id), f"Claiming chord {group_id}'s callback"
+            ):
                 continue
             header: GroupResult | None = None
             try:
@@ -139,16 +163,28 @@ def recover_chords(
                     )
                     report.unreadable.append(group_id)
                 else:
-                    header = read_header(group_id) or GroupResult(group_id, [], app=backend.app)
+                    header = retrying(
+                        backend,
+                        partial(read_header, group_id),
+                        f"Reading chord {group_id}'s header",
+                    ) or GroupResult(group_id, [], app=backend.app)
                     logger.warning(
                         "Chord %r: sending the callback no worker sent within %s", group_id, grace
                     )
                     callback = maybe_signature(stored, app=backend.app)
                     fire_chord_callback(backend, group_id, header, callback)
                     report.sent.append(group_id)
-                callback_done(group_id)
+                _after_sending(
+                    backend,
+                    partial(callback_done, group_id),
+                    f"Recording chord {group_id}'s callback as sent",
+                )
             finally:
-                finish_chord(group_id, header)
+                _after_sending(
+                    backend,
+                    partial(finish_chord, group_id, header),
+                    f"Clearing chord {group_id}'s counted parts",
+                )
 
 
 #: A test's hook into the window between claiming a chord's callback and sending it, where a

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from celery import Celery, maybe_signature, states
@@ -26,6 +27,7 @@ from .chords import on_part_counted, recover_chords
 from .composition import Repositories, configured_repositories, orm_repositories
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
+from .retrying import retrying
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -400,9 +402,14 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         group_id, task_id = getattr(request, "group", None), getattr(request, "id", None)
         if not group_id or not task_id or not getattr(request, "chord", None):
             return
-        self._part_counted(
-            request, group_id, self.result_store.chord_part_returned(group_id, task_id)
+        # Counting a part twice is harmless here (each task id counts once), so a count whose
+        # reply was lost is simply retried.
+        part = retrying(
+            self,
+            lambda: self.result_store.chord_part_returned(group_id, task_id),
+            f"Counting task {task_id} of chord {group_id}",
         )
+        self._part_counted(request, group_id, part)
 
     def mark_as_done(
         self,
@@ -446,7 +453,9 @@ class DatabaseBackend(NativeJoin, BaseBackend):
             part,
             read_header=lambda: self._chord_header(group_id),
             finish_chord=lambda header: store.finish_chord(group_id),
-            claim_callback=lambda: store.claim_chord_callback(group_id, self.chord_recovery_grace),
+            claim_callback=partial(
+                store.claim_chord_callback, group_id, self.chord_recovery_grace, store.now()
+            ),
             callback_done=lambda: store.chord_callback_done(group_id),
         )
 
@@ -478,6 +487,7 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         """
         grace = self.chord_recovery_grace if grace is None else grace
         store = self.result_store
+        claims: dict[str, datetime] = {}
         return recover_chords(
             self,
             grace,
@@ -485,7 +495,10 @@ class DatabaseBackend(NativeJoin, BaseBackend):
                 (counter.group_id, self._stored_callback(counter.callback))
                 for counter in store.chords_to_recover(grace, limit)
             ],
-            claim_callback=lambda group_id: store.claim_chord_callback(group_id, grace),
+            # Each chord's claim keeps its time, so a retried claim recognises itself.
+            claim_callback=lambda group_id: store.claim_chord_callback(
+                group_id, grace, claims.setdefault(group_id, store.now())
+            ),
             read_header=self._chord_header,
             callback_done=store.chord_callback_done,
             finish_chord=lambda group_id, header: store.finish_chord(group_id),

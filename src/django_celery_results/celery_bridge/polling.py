@@ -10,6 +10,8 @@ from celery import states
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import ResultSet
 
+from .retrying import retrying
+
 
 class NativeJoin:
     """Mixed into a backend before Celery's base class: ``get_many`` over one batch read.
@@ -62,7 +64,14 @@ class NativeJoin:
         started = time.monotonic()
         iterations = 0
         while pending:
-            for task_id, meta in self._read_ready(list(pending), READY_STATES):
+            # One poll is a read: retried under result_backend_always_retry, as Celery retries
+            # get_task_meta, so a connection reset does not end a chord's join in a ChordError.
+            ready = retrying(
+                self,
+                lambda: list(self._read_ready(list(pending), READY_STATES)),
+                f"Polling {len(pending)} results",
+            )
+            for task_id, meta in ready:
                 if meta.get("status") == states.SUCCESS:
                     self._cache[task_id] = meta
                 pending.discard(task_id)

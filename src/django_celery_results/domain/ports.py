@@ -94,8 +94,9 @@ class ChordCounterRepository(Protocol):
     - ``delete_created_before(cutoff, batch_size)`` removes counters (and their counted parts)
       created before ``cutoff``, batch by batch, and returns how many counters it removed.
     - ``claim_callback(group_id, now, stale_before)`` takes on sending the chord's callback:
-      where the stored counter ``may_claim(stale_before)``, it sets ``date_claimed = now``
-      and returns True, as one atomic step, so of concurrent claimants exactly one wins;
+      where the stored counter ``may_claim(stale_before, now)``, it sets ``date_claimed =
+      now`` and returns True, as one atomic step, so of concurrent claimants exactly one wins
+      and a claim repeated with the same ``now`` (a retry after a lost reply) wins again;
       otherwise (claimed by someone younger than ``stale_before``, done, not finished,
       unknown) it changes nothing and returns False.
     - ``callback_done(group_id, now)`` records that the callback was sent or failed

@@ -261,15 +261,18 @@ class ChordCounter:
         since = self.date_claimed or self.date_created
         return since is None or since < stale_before
 
-    def may_claim(self, stale_before: datetime) -> bool:
-        """Whether a process may take on sending the callback now.
+    def may_claim(self, stale_before: datetime, claimed_at: datetime | None = None) -> bool:
+        """Whether a process may take on sending the callback now (claiming at ``claimed_at``).
 
         Every header task was counted, nothing was sent yet, and nobody holds a claim
-        younger than ``stale_before``.
+        younger than ``stale_before``, unless it is this very claim (``date_claimed`` equal to
+        ``claimed_at``): a claim retried after a lost reply recognises its own first attempt.
         """
         if not self.is_done or self.date_done is not None:
             return False
-        return self.date_claimed is None or self.date_claimed < stale_before
+        if self.date_claimed is None or self.date_claimed < stale_before:
+            return True
+        return claimed_at is not None and self.date_claimed == claimed_at
 
 
 @attrs.frozen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -147,14 +147,22 @@ class ResultStore:
         """
         self.chords.clear_parts(id_text(group_id))
 
-    def claim_chord_callback(self, group_id: str, grace: timedelta) -> bool:
+    def claim_chord_callback(
+        self, group_id: str, grace: timedelta, claimed_at: datetime | None = None
+    ) -> bool:
         """Take on sending the callback of a chord whose header has finished; False if taken.
 
         Exactly one of the processes that claim at once wins: the worker that counted the last
         header task, or recovery. A claim older than ``grace`` is taken over (its holder died).
+        ``claimed_at`` (default: the clock's now) identifies the claim: a retry with the same
+        value, after a reply was lost, finds its own claim and wins again.
         """
-        now = self.clock.now()
+        now = self.clock.now() if claimed_at is None else claimed_at
         return self.chords.claim_callback(id_text(group_id), now, now - grace)
+
+    def now(self) -> datetime:
+        """The clock's time (a claim's identity, fixed before its first attempt)."""
+        return self.clock.now()
 
     def chord_callback_done(self, group_id: str) -> None:
         """Record that the chord's callback was sent (or its ChordError stored)."""

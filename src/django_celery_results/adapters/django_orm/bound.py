@@ -31,7 +31,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils import timezone as django_timezone
 
-__all__ = ["BoundTable", "bound_table"]
+__all__ = ["BoundTable", "bound_table", "forget_mysql_charsets"]
 
 #: How a Python value (never None) becomes the parameter sent for one column.
 Preparer = Callable[[Any], Any]
@@ -74,6 +74,16 @@ def _escaper(charset: str | None) -> Callable[[str], str] | None:
     return escape
 
 
+#: (host, port, database, table, connection charset) -> that table's escapers: the schema is
+#: read once per process, not per connection (Celery's Django fix-up reconnects per task).
+_MYSQL_ESCAPERS: dict[tuple[str, ...], dict[str, Callable[[str], str]]] = {}
+
+
+def forget_mysql_charsets() -> None:
+    """Forget the character sets read from MySQL's schema (after changing a column's)."""
+    _MYSQL_ESCAPERS.clear()
+
+
 def _mysql_text_escapers(
     connection: BaseDatabaseWrapper, db_table: str
 ) -> dict[str, Callable[[str], str]]:
@@ -82,8 +92,26 @@ def _mysql_text_escapers(
     A character the column's character set (or the connection's, which MySQL converts from)
     cannot hold fails the whole write with error 1366, and with it a task's FAILURE: an emoji
     in an exception message on a table created with MySQL's 3-byte ``utf8``. Read once per
-    connection wrapper (one query to ``information_schema``).
+    process and table (one query to ``information_schema``).
     """
+    connection.ensure_connection()
+    config = connection.settings_dict
+    key = (
+        str(config.get("HOST") or ""),
+        str(config.get("PORT") or ""),
+        str(config.get("NAME") or ""),
+        db_table,
+        str(_connection_charset(connection)),
+    )
+    found = _MYSQL_ESCAPERS.get(key)
+    if found is None:
+        found = _MYSQL_ESCAPERS[key] = _read_mysql_text_escapers(connection, db_table)
+    return found
+
+
+def _read_mysql_text_escapers(
+    connection: BaseDatabaseWrapper, db_table: str
+) -> dict[str, Callable[[str], str]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS "

@@ -774,8 +774,10 @@ class DjangoChordCounterRepository(_DjangoRepository):
         """Take on sending the callback (one conditional ``UPDATE``); whether this call won.
 
         The row is claimed only while its count is zero, nothing was sent, and nobody holds a
-        claim younger than ``stale_before``: the database's row lock makes the check and the
-        write one step, so of concurrent claimants exactly one sees a changed row.
+        claim younger than ``stale_before`` but this very claim (``now``, when a retry repeats
+        it): the database's row lock makes the check and the write one step, so of concurrent
+        claimants exactly one sees a matched row (Django's MySQL connections report found
+        rows, so a repeated claim that changes no value still counts).
         """
         alias = self._write_alias()
         with translate_errors(alias):
@@ -786,6 +788,7 @@ class DjangoChordCounterRepository(_DjangoRepository):
                 bound.prepare("date_claimed", now),
                 bound.prepare("group_id", group_id),
                 bound.prepare("date_claimed", stale_before),
+                bound.prepare("date_claimed", now),
             ]
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -1169,7 +1172,8 @@ def _claim_callback_sql(b: BoundTable) -> str:
     return (
         f"UPDATE {b.table} SET {c['date_claimed']} = %s "
         f"WHERE {c['group_id']} = %s AND {c['count']} = 0 AND {c['date_done']} IS NULL "
-        f"AND ({c['date_claimed']} IS NULL OR {c['date_claimed']} < %s)"
+        f"AND ({c['date_claimed']} IS NULL OR {c['date_claimed']} < %s "
+        f"OR {c['date_claimed']} = %s)"
     )
 
 
