@@ -699,3 +699,14 @@ def test_without_retry_a_failed_mark_propagates() -> None:
     store.fail("add", "before")
     with pytest.raises(TransientStorageError):
         results.count_part("g", task_ids[0], 60)
+
+
+def test_an_uncertain_count_is_told_to_the_caller() -> None:
+    """``on_uncertain`` hears of a decrement that failed (the bridge logs it), and only then."""
+    results, store, task_ids = faulty_chord(2)
+    told: list[StorageError] = []
+    results.count_part("g", task_ids[0], 60, retry=retry_transient, on_uncertain=told.append)
+    assert told == []
+    store.fail("incr", "after")
+    results.count_part("g", task_ids[1], 60, retry=retry_transient, on_uncertain=told.append)
+    assert [type(error) for error in told] == [TransientStorageError]

@@ -406,6 +406,13 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
             _id("task_id", task_id),
             self._chord_lifetime,
             retry=self._retrying if self.always_retry else None,
+            on_uncertain=lambda exc: logger.warning(
+                "Chord %r: the count of part %r failed (%r) and is not sent again: "
+                "its part marks decide (else chord recovery, once every part is marked)",
+                group_id,
+                task_id,
+                exc,
+            ),
         )
         on_part_counted(
             self,

@@ -488,6 +488,7 @@ class KeyValueResults:
         timeout: float | None,
         *,
         retry: Retry | None = None,
+        on_uncertain: Callable[[StorageError], None] | None = None,
     ) -> PartCount:
         """Count header task ``task_id`` of chord ``group_id`` as done, at most once.
 
@@ -508,6 +509,7 @@ class KeyValueResults:
           instead (``uncertain_key``, which ``chords_to_recover`` reads) and the marks decide:
           when every header task is marked this call is the last (the callback's claim makes
           sure only one sender wins), else it is not.
+          ``on_uncertain`` is told the failure first (the caller logs it).
 
         A process killed between marking and counting loses that part (the callback then
         never runs, and the counter expires).
@@ -522,11 +524,13 @@ class KeyValueResults:
         chord_key = self.naming.chord_key(group_id)
         try:
             count = self.store.incr(chord_key, -1)
-        except TransientStorageError:
+        except TransientStorageError as exc:
             if retry is None:
                 with contextlib.suppress(StorageError):
                     self.store.delete(mark)
                 raise
+            if on_uncertain is not None:
+                on_uncertain(exc)
             return self._count_uncertain(group_id, timeout, run)
         except StorageError:
             with contextlib.suppress(StorageError):
