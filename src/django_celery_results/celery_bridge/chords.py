@@ -217,13 +217,24 @@ def fire_chord_callback(
         culprit = _failed_member(header.results or [])
         reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
         logger.exception("Chord %r raised: %r", group_id, reason)
-        fail_chord(backend, callback, ChordError(reason))
+        fail_chord(backend, callback, _caused_by(ChordError(reason), exc))
         return
     try:
         callback.delay(values)
     except Exception as exc:
         logger.exception("Chord %r callback could not be sent: %r", group_id, exc)
-        fail_chord(backend, callback, ChordError(f"Callback error: {exc!r}"))
+        fail_chord(backend, callback, _caused_by(ChordError(f"Callback error: {exc!r}"), exc))
+
+
+def _caused_by(error: ChordError, cause: Exception) -> ChordError:
+    """``error`` with ``cause`` as its ``__cause__``, as Celery's own backends build it.
+
+    Celery's ``chord_error_from_stack`` stores a group body's tasks with the cause (the header
+    task's own exception), not the ChordError: without it they held the ChordError, and Celery's
+    ``test_chord_error_propagation_with_different_body_types[body is a group]`` failed.
+    """
+    error.__cause__ = cause
+    return error
 
 
 def _failed_member(results: Iterable[Any]) -> Any:
