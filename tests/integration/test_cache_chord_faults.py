@@ -98,18 +98,34 @@ def test_an_earlier_decrement_applied_but_lost_fires_once(
     assert len(sent_callbacks.sent) == 1
 
 
-def test_an_earlier_decrement_never_applied_is_recovered_once(
+def test_an_earlier_decrement_never_applied_fires_at_the_last_part(
     alias: str, sent_callbacks: SentCallbacks
 ) -> None:
-    """An earlier decrement lost unsent leaves the counter short: recovery fires it, once."""
+    """An earlier decrement lost unsent leaves the counter one short: the last part fires it."""
+    backend, _ = faulty_backend(alias, **RETRYING)
+    chord = Chord(backend, 3)
+    report(chord, chord.task_ids[0], 0, ("incr", "before"))
+    report(chord, chord.task_ids[1], 1)
+    assert sent_callbacks.sent == []
+    report(chord, chord.task_ids[2], 2)
+    assert sent_callbacks.sent == [(chord.callback.id, "tests.tsum", ([0, 1, 2],))]
+    assert backend.results.remaining(chord.group_id) == 1
+    assert backend.recover_chords(grace=NOW).sent == []
+    assert len(sent_callbacks.sent) == 1
+
+
+def test_decrements_never_applied_are_recovered_once(
+    alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """Two decrements lost unsent leave the counter two short: recovery fires it, once."""
     backend, _ = faulty_backend(alias, **RETRYING)
     chord = Chord(backend, 3)
     report(chord, chord.task_ids[0], 0, ("incr", "before"))
     assert backend.chords_awaiting_recovery(NOW) == []
-    report(chord, chord.task_ids[1], 1)
+    report(chord, chord.task_ids[1], 1, ("incr", "before"))
     report(chord, chord.task_ids[2], 2)
     assert sent_callbacks.sent == []
-    assert backend.results.remaining(chord.group_id) == 1
+    assert backend.results.remaining(chord.group_id) == 2
     assert backend.chords_awaiting_recovery(NOW) == [chord.group_id]
     assert backend.recover_chords(grace=NOW).sent == [chord.group_id]
     assert sent_callbacks.sent == [(chord.callback.id, "tests.tsum", ([0, 1, 2],))]

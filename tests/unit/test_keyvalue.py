@@ -661,13 +661,13 @@ def test_a_lost_decrement_applied_fires_once_at_the_real_last_part() -> None:
     assert results.remaining("g") == 0
 
 
-def test_a_lost_decrement_not_applied_is_left_to_recovery() -> None:
-    """An earlier part's decrement never applied: no part fires, recovery lists the chord."""
+def test_lost_decrements_not_applied_are_left_to_recovery() -> None:
+    """Two earlier decrements never applied: no part fires, recovery lists the chord."""
     results, store, task_ids = faulty_chord(3)
-    store.fail("incr", "before")
+    store.fail("incr", "before", "before")
     outcomes = [count(results, task_id) for task_id in task_ids]
     assert not any(outcome.is_last for outcome in outcomes)
-    assert results.remaining("g") == 1
+    assert results.remaining("g") == 2
     assert due_now(results) == ["g"]
     assert results.claim_callback("g", 60)
     assert due_now(results) == []
@@ -710,3 +710,22 @@ def test_an_uncertain_count_is_told_to_the_caller() -> None:
     store.fail("incr", "after")
     results.count_part("g", task_ids[1], 60, retry=retry_transient, on_uncertain=told.append)
     assert [type(error) for error in told] == [TransientStorageError]
+
+
+def test_a_part_left_one_short_by_a_lost_decrement_fires_from_the_marks() -> None:
+    """The real last part of a chord whose earlier decrement was lost fires it, not recovery."""
+    results, store, task_ids = faulty_chord(3)
+    store.fail("incr", "before")
+    assert not count(results, task_ids[0]).is_last
+    assert not count(results, task_ids[1]).is_last
+    assert count(results, task_ids[2]) == PartCount(remaining=0, counted=True)
+    assert results.remaining("g") == 1
+
+
+def test_one_short_without_a_flag_costs_one_read(store: CountingStore) -> None:
+    """With retries on, the part leaving one to count reads the flag, and nothing more."""
+    results = KeyValueResults(store)
+    results.start_chord("g", 2, 60)
+    store.calls.clear()
+    assert not results.count_part("g", "t0", 60, retry=retry_transient).is_last
+    assert store.calls == ["add", "incr", "get"]

@@ -508,7 +508,8 @@ class KeyValueResults:
           count the part twice and fire the chord early. The chord is flagged uncertain
           instead (``uncertain_key``, which ``chords_to_recover`` reads) and the marks decide:
           when every header task is marked this call is the last (the callback's claim makes
-          sure only one sender wins), else it is not.
+          sure only one sender wins), else it is not. A later part that leaves the counter one
+          short of its end reads the flag and the marks too: a lost decrement leaves it there.
           ``on_uncertain`` is told the failure first (the caller logs it).
 
         A process killed between marking and counting loses that part (the callback then
@@ -543,7 +544,20 @@ class KeyValueResults:
         if remaining < 0:
             # Counted after the chord finished and its marks were cleared: not a part of it.
             return PartCount(0, counted=False)
+        if retry is not None and remaining == 1 and self._last_by_marks(group_id, run):
+            return PartCount(0, counted=True)
         return PartCount(remaining, counted=True)
+
+    def _last_by_marks(self, group_id: Ident, run: Retry) -> bool:
+        """Whether a chord one short of its end is flagged uncertain and fully marked.
+
+        A decrement lost before it reached the store leaves the counter one short for good;
+        the part that leaves one to count (one per chord) reads the flag, so that chord fires
+        now rather than at the next recovery.
+        """
+        if run(lambda: self.store.get(self.naming.uncertain_key(group_id))) is None:
+            return False
+        return run(lambda: self._unmarked_members(group_id)) == 0
 
     def _add_mark(self, mark: str, token: str, timeout: float | None, run: Retry) -> bool:
         """Set the part's mark to ``token`` if absent; True when this call set it."""
