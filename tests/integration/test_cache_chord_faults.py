@@ -17,6 +17,7 @@ from celery import states
 from django_celery_results.adapters.django_cache import DjangoCacheStore
 from django_celery_results.backends import CacheBackend
 from django_celery_results.domain.errors import TransientStorageError
+from django_celery_results.domain.keyvalue import SHORT_COUNTS_CHECKED
 from tests.faulty_store import Fault, FaultyStore
 from tests.integration.conftest import SentCallbacks
 from tests.integration.test_cache_backend import ATOMIC
@@ -117,18 +118,20 @@ def test_an_earlier_decrement_never_applied_fires_at_the_last_part(
 def test_decrements_never_applied_are_recovered_once(
     alias: str, sent_callbacks: SentCallbacks
 ) -> None:
-    """Two decrements lost unsent leave the counter two short: recovery fires it, once."""
+    """Decrements lost unsent leave the counter far short: recovery fires the chord, once."""
     backend, _ = faulty_backend(alias, **RETRYING)
-    chord = Chord(backend, 3)
+    size = SHORT_COUNTS_CHECKED + 2
+    chord = Chord(backend, size)
     report(chord, chord.task_ids[0], 0, ("incr", "before"))
     assert backend.chords_awaiting_recovery(NOW) == []
-    report(chord, chord.task_ids[1], 1, ("incr", "before"))
-    report(chord, chord.task_ids[2], 2)
+    for n in range(1, size):
+        faults: list[tuple[str, Fault]] = [("incr", "before")] if n < size - 1 else []
+        report(chord, chord.task_ids[n], n, *faults)
     assert sent_callbacks.sent == []
-    assert backend.results.remaining(chord.group_id) == 2
+    assert backend.results.remaining(chord.group_id) == size - 1
     assert backend.chords_awaiting_recovery(NOW) == [chord.group_id]
     assert backend.recover_chords(grace=NOW).sent == [chord.group_id]
-    assert sent_callbacks.sent == [(chord.callback.id, "tests.tsum", ([0, 1, 2],))]
+    assert sent_callbacks.sent == [(chord.callback.id, "tests.tsum", (list(range(size)),))]
     assert backend.recover_chords(grace=NOW).sent == []
     assert len(sent_callbacks.sent) == 1
 

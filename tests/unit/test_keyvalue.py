@@ -591,6 +591,10 @@ def test_concurrent_parts_fire_exactly_once() -> None:
 # -- counting through transient failures (RELIABILITY.md: a chord lost on Redis) -------------
 
 
+#: The fault of a call that never reached the store.
+BEFORE: Fault = "before"
+
+
 def retry_transient(step: Callable[[], Any]) -> Any:
     """Run ``step``, again after each TransientStorageError (up to five times), no sleeping."""
     for _ in range(5):
@@ -662,12 +666,13 @@ def test_a_lost_decrement_applied_fires_once_at_the_real_last_part() -> None:
 
 
 def test_lost_decrements_not_applied_are_left_to_recovery() -> None:
-    """Two earlier decrements never applied: no part fires, recovery lists the chord."""
-    results, store, task_ids = faulty_chord(3)
-    store.fail("incr", "before", "before")
+    """Decrements lost and the last parts' counts far from the end: recovery lists the chord."""
+    size = keyvalue.SHORT_COUNTS_CHECKED + 2
+    results, store, task_ids = faulty_chord(size)
+    store.fail("incr", *[BEFORE] * (size - 1))
     outcomes = [count(results, task_id) for task_id in task_ids]
     assert not any(outcome.is_last for outcome in outcomes)
-    assert results.remaining("g") == 2
+    assert results.remaining("g") == size - 1
     assert due_now(results) == ["g"]
     assert results.claim_callback("g", 60)
     assert due_now(results) == []
@@ -712,14 +717,14 @@ def test_an_uncertain_count_is_told_to_the_caller() -> None:
     assert [type(error) for error in told] == [TransientStorageError]
 
 
-def test_a_part_left_one_short_by_a_lost_decrement_fires_from_the_marks() -> None:
-    """The real last part of a chord whose earlier decrement was lost fires it, not recovery."""
-    results, store, task_ids = faulty_chord(3)
-    store.fail("incr", "before")
-    assert not count(results, task_ids[0]).is_last
-    assert not count(results, task_ids[1]).is_last
-    assert count(results, task_ids[2]) == PartCount(remaining=0, counted=True)
-    assert results.remaining("g") == 1
+@pytest.mark.parametrize("lost", [1, 2])
+def test_a_part_left_short_by_lost_decrements_fires_from_the_marks(lost: int) -> None:
+    """The real last part of a chord whose earlier decrements were lost fires it, not recovery."""
+    results, store, task_ids = faulty_chord(4)
+    store.fail("incr", *[BEFORE] * lost)
+    assert not any(count(results, task_id).is_last for task_id in task_ids[:3])
+    assert count(results, task_ids[3]) == PartCount(remaining=0, counted=True)
+    assert results.remaining("g") == lost
 
 
 def test_one_short_without_a_flag_costs_one_read(store: CountingStore) -> None:

@@ -63,6 +63,11 @@ DEFAULT_MAX_KEY_LENGTH: Final = 250
 #: and fire the callback a second time. Well inside the 64-bit counters of every store.
 CHORD_COUNT_FLOOR: Final = 1 << 32
 
+#: With retries on, a part whose count leaves at most this many to go reads the chord's
+#: uncertain flag (one read each, so a few per chord): one cut that drops every connection at
+#: once can lose the decrements of several workers, each leaving the counter one more short.
+SHORT_COUNTS_CHECKED: Final = 4
+
 #: The value of a chord's uncertain flag (``KeyNaming.uncertain_key``; only its presence counts).
 UNCERTAIN: Final = "uncertain"
 
@@ -508,8 +513,8 @@ class KeyValueResults:
           count the part twice and fire the chord early. The chord is flagged uncertain
           instead (``uncertain_key``, which ``chords_to_recover`` reads) and the marks decide:
           when every header task is marked this call is the last (the callback's claim makes
-          sure only one sender wins), else it is not. A later part that leaves the counter one
-          short of its end reads the flag and the marks too: a lost decrement leaves it there.
+          sure only one sender wins), else it is not. A later part that leaves the counter a
+          few short of its end reads the flag and the marks too: lost decrements leave it there.
           ``on_uncertain`` is told the failure first (the caller logs it).
 
         A process killed between marking and counting loses that part (the callback then
@@ -544,16 +549,17 @@ class KeyValueResults:
         if remaining < 0:
             # Counted after the chord finished and its marks were cleared: not a part of it.
             return PartCount(0, counted=False)
-        if retry is not None and remaining == 1 and self._last_by_marks(group_id, run):
+        near_the_end = 0 < remaining <= SHORT_COUNTS_CHECKED
+        if retry is not None and near_the_end and self._last_by_marks(group_id, run):
             return PartCount(0, counted=True)
         return PartCount(remaining, counted=True)
 
     def _last_by_marks(self, group_id: Ident, run: Retry) -> bool:
-        """Whether a chord one short of its end is flagged uncertain and fully marked.
+        """Whether a chord short of its end is flagged uncertain and fully marked.
 
-        A decrement lost before it reached the store leaves the counter one short for good;
-        the part that leaves one to count (one per chord) reads the flag, so that chord fires
-        now rather than at the next recovery.
+        A decrement lost before it reached the store leaves the counter short for good; the
+        parts that leave at most ``SHORT_COUNTS_CHECKED`` to count read the flag, so that
+        chord fires now rather than at the next recovery.
         """
         if run(lambda: self.store.get(self.naming.uncertain_key(group_id))) is None:
             return False
