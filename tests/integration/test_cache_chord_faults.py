@@ -29,6 +29,7 @@ pytestmark = pytest.mark.parametrize("alias", cache_alias_params(ATOMIC))
 
 RETRYING = {
     "result_backend_always_retry": True,
+    "result_backend_max_retries": 10,
     "result_backend_base_sleep_between_retries_ms": 1,
     "result_backend_max_sleep_between_retries_ms": 5,
 }
@@ -162,3 +163,16 @@ def test_without_always_retry_the_error_propagates(alias: str) -> None:
     backend.store.fail("add", "before")  # type: ignore[attr-defined]
     with pytest.raises(TransientStorageError):
         chord.count_only(chord.task_ids[0])
+
+
+def test_a_claim_whose_reply_was_lost_still_sends(
+    alias: str, sent_callbacks: SentCallbacks
+) -> None:
+    """The last part's claim applied but its reply lost: retried, it is ours, and sends once."""
+    backend, _ = faulty_backend(alias, **RETRYING)
+    chord = Chord(backend, 2)
+    report(chord, chord.task_ids[0], 0)
+    # The part's mark, then the claim: the claim's add is applied and reported failed.
+    report(chord, chord.task_ids[1], 1, ("add", "ok"), ("add", "after"))
+    assert sent_callbacks.sent == [(chord.callback.id, "tests.tsum", ([0, 1],))]
+    assert backend.recover_chords(grace=NOW).sent == []

@@ -734,3 +734,12 @@ def test_one_short_without_a_flag_costs_one_read(store: CountingStore) -> None:
     store.calls.clear()
     assert not results.count_part("g", "t0", 60, retry=retry_transient).is_last
     assert store.calls == ["add", "incr", "get"]
+
+
+def test_a_retried_claim_recognises_its_own_token() -> None:
+    """A claim applied whose reply was lost is ours when retried with the same token."""
+    results, store, _ = faulty_chord(1)
+    store.fail("add", "after")
+    assert retry_transient(lambda: results.claim_callback("g", 60, "mine"))
+    assert not results.claim_callback("g", 60, "theirs")
+    assert not results.claim_callback("g", 60)

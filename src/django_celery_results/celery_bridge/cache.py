@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -414,6 +415,8 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
                 exc,
             ),
         )
+        # The shared step retries the claim: its token tells our own lost reply from a rival.
+        claim = uuid.uuid4().hex
         on_part_counted(
             self,
             request,
@@ -422,7 +425,7 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
             read_header=lambda: self._chord_header(group_id),
             finish_chord=lambda header: self._finish_chord(group_id, header),
             claim_callback=lambda: self.results.claim_callback(
-                group_id, self.chord_recovery_grace.total_seconds()
+                group_id, self.chord_recovery_grace.total_seconds(), claim
             ),
             callback_done=lambda: self.results.callback_done(group_id, self._chord_lifetime),
         )
@@ -456,12 +459,13 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         ``backend_cleanup`` for caches, which expire entries themselves).
         """
         grace = self.chord_recovery_grace if grace is None else grace
+        claim = uuid.uuid4().hex  # as in on_chord_part_return: one token per claimer
         return recover_chords(
             self,
             grace,
             due=lambda: self._chords_to_recover(grace, limit),
             claim_callback=lambda group_id: self.results.claim_callback(
-                group_id, grace.total_seconds()
+                group_id, grace.total_seconds(), claim
             ),
             read_header=self._chord_header,
             callback_done=lambda group_id: self.results.callback_done(

@@ -634,14 +634,19 @@ class KeyValueResults:
             self.naming.index_slot_key(bucket, slot), id_text("group_id", group_id), timeout
         )
 
-    def claim_callback(self, group_id: Ident, grace: float) -> bool:
+    def claim_callback(self, group_id: Ident, grace: float, token: str | None = None) -> bool:
         """Take on sending a chord's callback; False when someone holds it or it was sent.
 
         The claim is an ``add`` (of concurrent claimants exactly one wins where the store
         declares ``atomic_add``) that expires after ``grace`` seconds, so a claimer that died
-        is taken over; ``callback_done`` makes it permanent.
+        is taken over; ``callback_done`` makes it permanent. A claimer that may run this again
+        after a failure passes the same ``token`` each time: a claim found holding it is its
+        own earlier attempt (whose reply was lost), not someone else's.
         """
-        return self.store.add(self.naming.claim_key(group_id), CLAIMED, max(float(grace), 1.0))
+        key = self.naming.claim_key(group_id)
+        if self.store.add(key, token or CLAIMED, max(float(grace), 1.0)):
+            return True
+        return token is not None and self.store.get(key) == token
 
     def callback_done(self, group_id: Ident, timeout: float | None) -> None:
         """Record that a chord's callback was sent (or failed): it is never claimed again."""
