@@ -13,7 +13,6 @@ from celery import Celery, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult, result_from_tuple
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
@@ -29,6 +28,7 @@ from .chord_size import chord_size
 from .chords import on_part_counted, recover_chords
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
+from .retrying import retrying
 from .serialization import KombuSerializer
 
 logger = logging.getLogger(__name__)
@@ -334,34 +334,8 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
         return self._retry_policy.is_retryable(exc)
 
     def _retrying(self, step: Callable[[], _T]) -> _T:
-        """``step()``, run again after each failure Celery's retry settings allow.
-
-        The loop of Celery's own ``store_result``, for the steps Celery calls outside it
-        (``on_chord_part_return``): with ``result_backend_always_retry`` on, a failure that
-        ``exception_safe_to_retry`` accepts is retried up to ``result_backend_max_retries``
-        times, after exponential backoff (``result_backend_base_sleep_between_retries_ms``,
-        at most ``result_backend_max_sleep_between_retries_ms``, full jitter).
-        """
-        retries = 0
-        while True:
-            try:
-                return step()
-            except Exception as exc:  # noqa: PERF203 - the retry loop is what this is
-                if not (self.always_retry and self.exception_safe_to_retry(exc)):
-                    raise
-                if retries >= self.max_retries:
-                    raise
-                retries += 1
-                logger.warning(
-                    "Chord bookkeeping failed: %r; retry %d of %s", exc, retries, self.max_retries
-                )
-                delay_ms = get_exponential_backoff_interval(
-                    self.base_sleep_between_retries_ms,
-                    retries,
-                    self.max_sleep_between_retries_ms,
-                    True,
-                )
-                time.sleep(delay_ms / 1000)
+        """``step()`` under Celery's retry settings (``retrying``), for ``count_part``."""
+        return retrying(self, step, "Counting a chord part")
 
     # -- chords ------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def retrying(backend: Any, step: Callable[[], _T], what: str) -> _T:
                 / 1000
             )
             logger.warning(
-                "%s failed (%r); retry %d of %d in %.3f s",
+                "%s failed (%r); retry %d of %s in %.3f s",
                 what,
                 exc,
                 retries,
