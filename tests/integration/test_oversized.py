@@ -11,11 +11,13 @@ limit lowered in the adapter (a real gigabyte would take the test machine's memo
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from celery import Celery, states, uuid
+from celery.signals import task_prerun
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -358,10 +360,26 @@ def test_worker_stores_the_oversized_task_as_failed_and_the_next_one(
         # celery-types leaves out the tracer's ``request`` argument, which a worker passes.
         trace: Callable[..., Any] = build_tracer(produce.name, produce, app=app, eager=False)
         big_id, small_id = uuid(), uuid()
-        _refuse_oversized_writes(db_alias)
-        # Celery reports a failure to store the result as an internal error, then stores it.
-        with pytest.warns(RuntimeWarning, match="too large"):
-            trace(big_id, [len(huge)], {}, request={"id": big_id})
+
+        def refuse(**_: Any) -> None:
+            # At task_prerun, after Celery's Django fix-up (connected by any worker started
+            # earlier in this process) may have closed the connection the limit was set on.
+            connection = connections[db_alias]
+            connection.ensure_connection()
+            limit_length = getattr(sqlite3, "SQLITE_LIMIT_LENGTH", None)
+            if connection.vendor == "sqlite" and limit_length is not None:
+                connection.connection.setlimit(limit_length, limit)
+            _refuse_oversized_writes(db_alias)
+
+        task_prerun.connect(refuse, sender=produce, weak=False)
+        try:
+            # Celery reports a failure to store the result as an internal error, then
+            # stores the FAILURE: the outcome below is what counts.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                trace(big_id, [len(huge)], {}, request={"id": big_id})
+        finally:
+            task_prerun.disconnect(refuse, sender=produce)
         trace(small_id, [3], {}, request={"id": small_id})
 
         failed = backend.get_task_meta(big_id, cache=False)
