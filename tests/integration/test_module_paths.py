@@ -28,30 +28,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 import django_celery_results
-from tests import oldpkg
+from tests import oldpkg, schema_snapshot
 
 PACKAGE = "django_celery_results"
 LABEL = "django_celery_results"
 
-#: The old package's migration modules, in order.
-OLD_MIGRATIONS = (
-    "0001_initial",
-    "0002_add_task_name_args_kwargs",
-    "0003_auto_20181106_1101",
-    "0004_auto_20190516_0412",
-    "0005_taskresult_worker",
-    "0006_taskresult_date_created",
-    "0007_remove_taskresult_hidden",
-    "0008_chordcounter",
-    "0009_groupresult",
-    "0010_remove_duplicate_indices",
-    "0011_taskresult_periodic_task_name",
-    "0012_taskresult_date_started",
-    "0013_taskresult_django_cele_periodi_1993cf_idx",
-    "0014_alter_taskresult_status",
-)
-#: Ours begin with the old ones, then our additions (later ones may follow).
-OUR_MIGRATIONS = (*OLD_MIGRATIONS, "0015_chord_parts", "0016_chordcounter_callback")
+#: The old package's migration modules, in order, then ours (recorded once, in schema_snapshot).
+OLD_MIGRATIONS = tuple(schema_snapshot.MIGRATIONS)
+OUR_MIGRATIONS = tuple(schema_snapshot.OUR_MIGRATIONS)
 
 _MIGRATION_EXTRAS: dict[str, tuple[str, ...]] = {
     "0006_taskresult_date_created": (
