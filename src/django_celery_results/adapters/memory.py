@@ -14,7 +14,15 @@ from datetime import datetime, timezone
 import attrs
 
 from ..domain import states
+from ..domain.clock import SystemClock
 from ..domain.records import ChordCounter, FieldLimits, GroupRecord, PartCount, TaskRecord
+
+__all__ = [
+    "MemoryChordCounterRepository",
+    "MemoryGroupRepository",
+    "MemoryTaskRepository",
+    "SystemClock",  # re-exported: the clock the memory adapter's users compose it with
+]
 
 
 class MemoryTaskRepository:
@@ -194,14 +202,6 @@ class MemoryChordCounterRepository:
                 del self._counters[key]
                 self._parts.pop(key, None)
             return len(old)
-
-
-class SystemClock:
-    """The real time, in UTC."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware."""
-        return datetime.now(timezone.utc)
 
 
 def _before(value: datetime | None, cutoff: datetime) -> bool:

@@ -69,8 +69,8 @@ def _as_aware(value: datetime | None) -> datetime | None:
 
 def _result_store(using: str | None) -> ResultStore:
     # Imported here: models.py imports this module, and the repositories import the models.
+    from ...domain.clock import SystemClock
     from ...domain.results import ResultStore
-    from ..memory import SystemClock
     from .repositories import (
         DjangoChordCounterRepository,
         DjangoGroupRepository,
