@@ -1,7 +1,7 @@
 """Smoke test of the benchmark scenarios: quick mode, in-process, our backend on SQLite.
 
-The benchmark suite (``./benchmarks/run``) runs ``benchmarks/scenarios.py`` in separate venvs
-against both packages; this test runs the same module here, against ours only, so a change that
+The benchmark suite (``./benchmarks/run``) runs ``benchmarks.scenarios`` in separate venvs
+against both packages; this test runs the same package here, against ours only, so a change that
 breaks a scenario, or that adds round trips, fails the test suite instead of the next benchmark
 run. It pins round-trip counts, never times.
 """
