@@ -89,20 +89,43 @@ def _check_length(field: str, value: str | None, limit: int, owner: str) -> None
         )
 
 
-def id_text(value: Any) -> Any:
-    """An id as the text it is stored under: ``str()`` of an int or ``uuid.UUID``.
+#: What a task or group id may be given as: Celery's ids are ``str``, but callers hand over
+#: ints and ``uuid.UUID`` objects too (the old package stored their ``str()``), and so do we.
+Ident = str | int | uuid.UUID
+
+
+def id_text(field: str, ident: Ident) -> str:
+    """``ident`` as the text it is stored under: a ``str`` as it is, an int or a UUID as ``str()``.
+
+    The old package stored ``str(id)``. The domain's one id-to-text rule: the keys of the
+    key-value results are made from it, and the ids of records (``stored_id``) too.
+
+    Raises:
+        InvalidRecordError: naming ``field``, for an empty id or one of any other type (a
+            bool is not taken for an int).
+    """
+    if isinstance(ident, (int, uuid.UUID)) and not isinstance(ident, bool):
+        return str(ident)
+    if not isinstance(ident, str) or not ident:
+        raise InvalidRecordError(
+            field, f"must be a non-empty string, int or UUID, got {type(ident).__name__} {ident!r}"
+        )
+    return ident
+
+
+def stored_id(value: Any) -> Any:
+    """An id as a record stores it: ``bytes`` decoded, then ``id_text``, then ``storable_text``.
 
     Celery and user code hand ids over as ``str`` mostly, but also as ``bytes`` (Celery's
-    ``key_t``), ``int`` or ``uuid.UUID``; the old package stored ``str(id)`` of each. Anything
-    else is returned unchanged for the record's validator to refuse with a clear error.
+    ``key_t``), ``int`` or ``uuid.UUID``. A value ``id_text`` refuses (empty, another type) is
+    returned unchanged, for the record's validator to refuse with its own clear error.
     """
-    if isinstance(value, str):
-        return storable_text(value)
     if isinstance(value, bytes):
-        return storable_text(value.decode("utf-8", "surrogateescape"))
-    if isinstance(value, uuid.UUID) or (isinstance(value, int) and not isinstance(value, bool)):
-        return str(value)
-    return value
+        value = value.decode("utf-8", "surrogateescape")
+    try:
+        return storable_text(id_text("id", value))
+    except InvalidRecordError:
+        return value
 
 
 def storable_text(value: Any) -> Any:
@@ -164,7 +187,7 @@ class TaskRecord:
         date_done: when this state was stored.
     """
 
-    task_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
+    task_id: str = attrs.field(converter=stored_id, validator=_non_empty_id)
     status: str = attrs.field(default=states.PENDING, validator=_state_name)
     content_type: str = ""
     content_encoding: str = ""
@@ -199,7 +222,7 @@ class GroupRecord:
         date_done: when it was last saved.
     """
 
-    group_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
+    group_id: str = attrs.field(converter=stored_id, validator=_non_empty_id)
     content_type: str = ""
     content_encoding: str = ""
     result: str | None = attrs.field(default=None, converter=storable_text)
@@ -232,7 +255,7 @@ class ChordCounter:
             nothing more.
     """
 
-    group_id: str = attrs.field(converter=id_text, validator=_non_empty_id)
+    group_id: str = attrs.field(converter=stored_id, validator=_non_empty_id)
     sub_tasks: str = attrs.field(default="", converter=storable_text)
     count: int = attrs.field(default=0, validator=_non_negative)
     date_created: datetime | None = attrs.field(default=None, validator=_aware)

@@ -15,7 +15,7 @@ from .ports import (
     GroupRepository,
     TaskRepository,
 )
-from .records import ChordCounter, GroupRecord, PartCount, TaskRecord, id_text
+from .records import ChordCounter, GroupRecord, PartCount, TaskRecord, stored_id
 
 #: Rows per statement of ``delete_expired``: None lets each repository choose for its storage
 #: (the ORM: one ``DELETE`` on PostgreSQL and MySQL/MariaDB, where other writers go on
@@ -43,7 +43,7 @@ class ResultStore:
     """The result-keeping use cases over one set of repositories.
 
     Every id that enters here may be ``str``, ``bytes``, ``int`` or ``uuid.UUID``; it reaches
-    the repositories as its text (``records.id_text``), as the old package stored ``str(id)``.
+    the repositories as its text (``records.stored_id``), as the old package stored ``str(id)``.
 
     Attributes:
         tasks: where task records live.
@@ -88,21 +88,21 @@ class ResultStore:
         """
         record = self._checked_and_dated(record)
         if self.parts is not None:
-            return self.parts.store_part(record, id_text(group_id))
+            return self.parts.store_part(record, stored_id(group_id))
         written = self.tasks.store(record)
-        return written, self.chords.count_part(id_text(group_id), record.task_id)
+        return written, self.chords.count_part(stored_id(group_id), record.task_id)
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         """The stored record of ``task_id``, or None (Celery reads that as PENDING)."""
-        return self.tasks.get(id_text(task_id))
+        return self.tasks.get(stored_id(task_id))
 
     def get_tasks(self, task_ids: Iterable[str]) -> Mapping[str, TaskRecord]:
         """The stored records among ``task_ids``, keyed by id, read together."""
-        return self.tasks.get_many([id_text(task_id) for task_id in task_ids])
+        return self.tasks.get_many([stored_id(task_id) for task_id in task_ids])
 
     def forget_task(self, task_id: str) -> None:
         """Remove ``task_id``'s record; an unknown id is not an error."""
-        self.tasks.delete(id_text(task_id))
+        self.tasks.delete(stored_id(task_id))
 
     def save_group(self, record: GroupRecord) -> None:
         """Save a group result (insert or replace), dated by the clock."""
@@ -114,11 +114,11 @@ class ResultStore:
 
     def get_group(self, group_id: str) -> GroupRecord | None:
         """The stored group, or None."""
-        return self.groups.get(id_text(group_id))
+        return self.groups.get(stored_id(group_id))
 
     def delete_group(self, group_id: str) -> None:
         """Remove a group; an unknown id is not an error."""
-        self.groups.delete(id_text(group_id))
+        self.groups.delete(stored_id(group_id))
 
     def start_chord(self, counter: ChordCounter) -> None:
         """Store the counter of a chord whose header is about to run, dated by the clock."""
@@ -133,11 +133,11 @@ class ResultStore:
         ``is_last`` on the answer means this call counted the last header task: the caller
         (and only it) sends the callback.
         """
-        return self.chords.count_part(id_text(group_id), id_text(task_id))
+        return self.chords.count_part(stored_id(group_id), stored_id(task_id))
 
     def get_chord(self, group_id: str) -> ChordCounter | None:
         """The chord's counter (with its serialized header), or None."""
-        return self.chords.get(id_text(group_id))
+        return self.chords.get(stored_id(group_id))
 
     def finish_chord(self, group_id: str) -> None:
         """Forget the counted parts of a chord whose callback has been dealt with.
@@ -145,7 +145,7 @@ class ResultStore:
         The counter itself stays at zero until it expires, so a duplicate report of a header
         task that arrives later is recognised as a duplicate, not as an unknown chord.
         """
-        self.chords.clear_parts(id_text(group_id))
+        self.chords.clear_parts(stored_id(group_id))
 
     def claim_chord_callback(
         self, group_id: str, grace: timedelta, claimed_at: datetime | None = None
@@ -158,7 +158,7 @@ class ResultStore:
         value, after a reply was lost, finds its own claim and wins again.
         """
         now = self.clock.now() if claimed_at is None else claimed_at
-        return self.chords.claim_callback(id_text(group_id), now, now - grace)
+        return self.chords.claim_callback(stored_id(group_id), now, now - grace)
 
     def now(self) -> datetime:
         """The clock's time (a claim's identity, fixed before its first attempt)."""
@@ -166,7 +166,7 @@ class ResultStore:
 
     def chord_callback_done(self, group_id: str) -> None:
         """Record that the chord's callback was sent (or its ChordError stored)."""
-        self.chords.callback_done(id_text(group_id), self.clock.now())
+        self.chords.callback_done(stored_id(group_id), self.clock.now())
 
     def chords_to_recover(self, grace: timedelta, limit: int = 100) -> list[ChordCounter]:
         """Finished chords whose callback nobody has sent within ``grace``, oldest first.
