@@ -9,12 +9,18 @@ Django imports at start-up. The models and the admin classes themselves live in 
 the models register and the admin pages are set up. Whatever Django finds by the app's path
 (``migrations``, ``management/commands``, ``templates``, ``locale``, ``static``) belongs in the
 package root, beside this module.
+
+``ready()`` is where the model managers get the storage they write through: the composition root
+(``celery_bridge/composition.py``) builds it, so the ORM adapter never chooses an adapter itself.
 """
 
 from __future__ import annotations
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+
+from .adapters.django_orm.managers import provide_result_stores
+from .celery_bridge.composition import orm_result_store
 
 __all__ = ["CeleryResultConfig"]
 
@@ -31,3 +37,7 @@ class CeleryResultConfig(AppConfig):
     # The schema's primary keys are AutoField whatever the project's DEFAULT_AUTO_FIELD says,
     # so an existing database keeps its columns and makemigrations stays clean.
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        """Hand the model managers the ORM's ``ResultStore`` factory from the composition root."""
+        provide_result_stores(orm_result_store)

@@ -252,6 +252,53 @@ def test_bad_repositories_setting_is_a_clear_error() -> None:
         _ = db_backend(make_app()).result_store
 
 
+def own_repositories() -> composition.Repositories:
+    """A repositories factory named by dotted path in the setting's test."""
+    return composition.memory_repositories()
+
+
+def not_repositories() -> object:
+    """A factory that returns something other than ``Repositories``."""
+    return object()
+
+
+def test_repositories_from_a_dotted_path() -> None:
+    """A dotted path names a factory whose repositories the backend uses."""
+    with override_settings(DJANGO_CELERY_RESULTS_REPOSITORIES=f"{__name__}.own_repositories"):
+        backend = db_backend(make_app())
+        task_id = uuid()
+        backend.store_result(task_id, 7, states.SUCCESS)
+    assert composition.memory_repositories().tasks.get(task_id) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "must be 'orm', 'memory' or a dotted path, got None"),
+        ("", "must be 'orm', 'memory' or a dotted path, got ''"),
+        ("nosuch.module.factory", "= 'nosuch.module.factory' is neither 'orm', 'memory' nor"),
+        (f"{__name__}.not_repositories", "returned object, expected Repositories"),
+    ],
+)
+def test_bad_repositories_values_name_setting_and_value(value: object, message: str) -> None:
+    """Each kind of bad DJANGO_CELERY_RESULTS_REPOSITORIES value gets its own clear message."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    with (
+        override_settings(DJANGO_CELERY_RESULTS_REPOSITORIES=value),
+        pytest.raises(ImproperlyConfigured, match="DJANGO_CELERY_RESULTS_REPOSITORIES") as error,
+    ):
+        _ = db_backend(make_app()).result_store
+    assert message in str(error.value)
+
+
+def test_using_keyword_reuses_one_store_per_alias(db_alias: str) -> None:
+    """The composition root builds the store pinned to an alias once, not per call."""
+    backend = db_backend(make_app())
+    assert backend._store_for(db_alias) is backend._store_for(db_alias)
+    assert backend._store_for(None) is backend.result_store
+
+
 def _kill_connection(alias: str) -> None:
     """Terminate the server side of ``alias``'s current connection from another connection."""
     from tests import settings as test_settings

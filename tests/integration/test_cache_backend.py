@@ -22,8 +22,10 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext, override_settings
 
+from django_celery_results.adapters.django_cache import DjangoCacheStore
 from django_celery_results.adapters.memory_keyvalue import MemoryKeyValueStore
 from django_celery_results.backends import CacheBackend
+from django_celery_results.celery_bridge import composition
 from tests import settings as test_settings
 from tests.integration.test_cache_store import cache_alias_params
 
@@ -222,6 +224,69 @@ def test_a_store_can_be_injected() -> None:
     backend.store_result("injected", 5, states.SUCCESS)
     assert store.get("celery-task-meta-injected")["result"] == 5
     assert backend.get_task_meta("injected")["result"] == 5
+
+
+#: The stores ``own_store`` built, by alias (``DJANGO_CELERY_RESULTS_KEYVALUE_STORE`` test).
+OWN_STORES: dict[str, MemoryKeyValueStore] = {}
+
+
+def own_store(alias: str) -> MemoryKeyValueStore:
+    """A key-value store factory named by dotted path in the setting's test."""
+    return OWN_STORES.setdefault(alias, MemoryKeyValueStore())
+
+
+def not_a_store(alias: str) -> object:
+    """A factory that returns something other than a key-value store."""
+    return object()
+
+
+def test_keyvalue_store_setting_defaults_to_the_cache() -> None:
+    """Without DJANGO_CELERY_RESULTS_KEYVALUE_STORE (or with "cache") the Django cache is used."""
+    for settings in ({}, {"DJANGO_CELERY_RESULTS_KEYVALUE_STORE": "cache"}):
+        with override_settings(**settings):
+            backend = backend_of(make_app(cache_backend="locmem"))
+            assert isinstance(backend.store, DjangoCacheStore)
+            backend.store_result("in-locmem", 1, states.SUCCESS)
+            assert caches["locmem"].get("celery-task-meta-in-locmem")["result"] == 1
+            backend.forget("in-locmem")
+
+
+def test_memory_keyvalue_store_needs_no_cache() -> None:
+    """The "memory" store keeps results in the process, one store per alias, no cache touched."""
+    with override_settings(DJANGO_CELERY_RESULTS_KEYVALUE_STORE="memory"):
+        backend = backend_of(make_app(cache_backend="locmem"))
+        backend.store_result("in-memory", "kept", states.SUCCESS)
+        other = backend_of(make_app(cache_backend="locmem"))
+        assert other.get_task_meta("in-memory")["result"] == "kept"
+    assert composition.memory_keyvalue_store("locmem").get("celery-task-meta-in-memory")
+    assert caches["locmem"].get("celery-task-meta-in-memory") is None
+
+
+def test_keyvalue_store_from_a_dotted_path() -> None:
+    """A dotted path names a factory called with the backend's cache alias."""
+    path = f"{__name__}.own_store"
+    with override_settings(DJANGO_CELERY_RESULTS_KEYVALUE_STORE=path):
+        backend = backend_of(make_app(cache_backend="redis"))
+        backend.store_result("own", 3, states.SUCCESS)
+    assert OWN_STORES["redis"].get("celery-task-meta-own")["result"] == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (42, "must be 'cache', 'memory' or a dotted path, got 42"),
+        ("", "must be 'cache', 'memory' or a dotted path, got ''"),
+        ("nosuch.module.factory", "= 'nosuch.module.factory' is neither 'cache', 'memory' nor"),
+        (f"{__name__}.not_a_store", "returned object, expected a KeyValueStore"),
+    ],
+)
+def test_bad_keyvalue_store_setting_is_a_clear_error(value: object, message: str) -> None:
+    """A bad DJANGO_CELERY_RESULTS_KEYVALUE_STORE names the setting, the value and the choices."""
+    with override_settings(DJANGO_CELERY_RESULTS_KEYVALUE_STORE=value):
+        backend = backend_of(make_app())
+        with pytest.raises(ImproperlyConfigured, match="DJANGO_CELERY_RESULTS_KEYVALUE_STORE") as e:
+            backend.store_result("t", 1, states.SUCCESS)
+    assert message in str(e.value)
 
 
 # -- results round-trip --------------------------------------------------------------------

@@ -19,13 +19,13 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.utils.encoding import bytes_to_str
 
-from ..adapters.django_cache import DjangoCacheStore
 from ..domain import keyvalue
 from ..domain.errors import InvalidRecordError
 from ..domain.ports import KeyValueStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
 from .chords import on_part_counted, recover_chords
+from .composition import configured_keyvalue_store
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
 from .retrying import retrying
@@ -134,9 +134,12 @@ class CacheBackend(NativeJoin, KeyValueStoreBackend):
 
     @property
     def store(self) -> KeyValueStore:
-        """The key-value store behind this backend (built at first use)."""
+        """The key-value store behind this backend (``DJANGO_CELERY_RESULTS_KEYVALUE_STORE``).
+
+        Built at first use, after Django's setup, unless one was given at construction.
+        """
         if self._store is None:
-            self._store = DjangoCacheStore(self.cache_alias)
+            self._store = configured_keyvalue_store(self.cache_alias)
         return self._store
 
     @property

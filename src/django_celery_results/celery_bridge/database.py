@@ -24,7 +24,7 @@ from ..domain.results import ResultStore
 from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
 from .chords import on_part_counted, recover_chords
-from .composition import Repositories, configured_repositories, orm_repositories
+from .composition import DatabaseStores
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
 from .retrying import retrying
@@ -75,29 +75,18 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         super().__init__(*args, **kwargs)
         self._serializer = KombuSerializer(self.serializer, self.accept)
         self._retry_policy = RetryPolicy()
-        self._result_store: ResultStore | None = None
+        self._stores = DatabaseStores(_UtcClock(self.app))
 
     # -- composition -------------------------------------------------------------------------
 
     @property
     def result_store(self) -> ResultStore:
         """The use cases over the configured repositories (built at first use, after Django)."""
-        if self._result_store is None:
-            self._result_store = self._compose(configured_repositories())
-        return self._result_store
-
-    def _compose(self, repositories: Repositories) -> ResultStore:
-        return ResultStore(
-            tasks=repositories.tasks,
-            groups=repositories.groups,
-            chords=repositories.chords,
-            clock=_UtcClock(self.app),
-            parts=repositories.parts,
-        )
+        return self._stores.configured()
 
     def _store_for(self, using: str | None) -> ResultStore:
         # ``using`` pins a database alias for one call, as the old backend's keyword did.
-        return self.result_store if using is None else self._compose(orm_repositories(using))
+        return self._stores.for_alias(using)
 
     @property
     def TaskModel(self) -> type[Any]:  # noqa: N802 - the old package's public attribute name

@@ -1,33 +1,62 @@
-"""Model managers with the old package's public methods, written over the ORM repositories.
+"""Model managers with the old package's public methods, written over the domain's ResultStore.
 
 ``TaskResult.objects.store_result(...)`` and friends are part of the interface user code calls
-(admin actions, scripts, tests). Writes go through the repositories, so they get the same
-single-statement upsert and transition policy as the Celery backend: a stored SUCCESS is not
-overwritten by a late STARTED or FAILURE, even when the write comes through the manager.
+(admin actions, scripts, tests). Writes go through a ``ResultStore`` over the ORM repositories,
+so they get the same single-statement upsert and transition policy as the Celery backend: a
+stored SUCCESS is not overwritten by a late STARTED or FAILURE, even when the write comes
+through the manager. This module does not choose that store: the composition root builds it
+and the app's ``ready()`` hands the factory over (``provide_result_stores``).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from ...domain.ports import GroupRepository, TaskRepository
+from ...domain.records import GroupRecord, TaskRecord
+from ...domain.results import DEFAULT_EXPIRY_BATCH, ResultStore
+
 if TYPE_CHECKING:
-    from ...domain.results import ResultStore
     from .models import GroupResult, TaskResult
 
-__all__ = ["GroupResultManager", "ResultManager", "TaskResultManager", "TxIsolationWarning"]
+__all__ = [
+    "GroupResultManager",
+    "ResultManager",
+    "ResultStoreFactory",
+    "TaskResultManager",
+    "TxIsolationWarning",
+    "provide_result_stores",
+]
 
 _M = TypeVar("_M", bound=models.Model)
 
+#: Builds the ``ResultStore`` writing to a database alias (None: as the routers say).
+ResultStoreFactory = Callable[[str | None], ResultStore]
 
-class _ExpiringRepository(Protocol):
-    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int: ...
+_result_stores: list[ResultStoreFactory] = []
+
+
+def provide_result_stores(factory: ResultStoreFactory) -> None:
+    """Give the managers the factory of the stores they write through (the app's ``ready()``)."""
+    _result_stores[:] = [factory]
+
+
+def _result_store(using: str | None) -> ResultStore:
+    if not _result_stores:
+        raise ImproperlyConfigured(
+            "The result managers have no ResultStore: add 'django_celery_results' to "
+            "INSTALLED_APPS and run django.setup() before using them"
+        )
+    return _result_stores[0](using)
 
 
 class TxIsolationWarning(UserWarning):
@@ -65,24 +94,6 @@ def _as_aware(value: datetime | None) -> datetime | None:
     if value is None or timezone.is_aware(value):
         return value
     return timezone.make_aware(value, timezone.get_default_timezone())
-
-
-def _result_store(using: str | None) -> ResultStore:
-    # Imported here: models.py imports this module, and the repositories import the models.
-    from ...domain.clock import SystemClock
-    from ...domain.results import ResultStore
-    from .repositories import (
-        DjangoChordCounterRepository,
-        DjangoGroupRepository,
-        DjangoTaskRepository,
-    )
-
-    return ResultStore(
-        tasks=DjangoTaskRepository(using=using),
-        groups=DjangoGroupRepository(using=using),
-        chords=DjangoChordCounterRepository(using=using),
-        clock=SystemClock(),
-    )
 
 
 class ResultManager(models.Manager[_M]):
@@ -127,29 +138,37 @@ class ResultManager(models.Manager[_M]):
         One ``DELETE`` on PostgreSQL and MySQL/MariaDB, batches on SQLite (see
         ``DjangoTaskRepository.expiry_batch_sizes``).
         """
-        from ...domain.results import DEFAULT_EXPIRY_BATCH
-
         cutoff = datetime.now(dt_timezone.utc) - _as_timedelta(expires)
-        return self._expiring_repository().delete_done_before(cutoff, DEFAULT_EXPIRY_BATCH)
+        repository = self._expiring_repository(_result_store(self._db))
+        return repository.delete_done_before(cutoff, DEFAULT_EXPIRY_BATCH)
 
-    def _expiring_repository(self) -> _ExpiringRepository:
+    def _expiring_repository(self, store: ResultStore) -> TaskRepository | GroupRepository:
+        """The repository of this manager's rows in ``store``."""
         raise NotImplementedError
+
+    def _get_or_new(self, **key: str) -> _M:
+        """The row with this key, or a new unsaved one if none (the old ``get_task``)."""
+        try:
+            return self.get(**key)
+        except ObjectDoesNotExist:
+            return self.model(**key)
+
+    def _written(self, alias: str | None, **key: str) -> _M:
+        """The row just written through ``alias`` (or where the routers send writes)."""
+        # Read back from the database just written (a read replica may lag behind).
+        written: _M = self.db_manager(alias or router.db_for_write(self.model)).get(**key)
+        return written
 
 
 class TaskResultManager(ResultManager["TaskResult"]):
     """Manager of ``TaskResult``: the old package's ``get_task`` / ``store_result`` API."""
 
-    def _expiring_repository(self) -> _ExpiringRepository:
-        from .repositories import DjangoTaskRepository
-
-        return DjangoTaskRepository(using=self._db)
+    def _expiring_repository(self, store: ResultStore) -> TaskRepository:
+        return store.tasks
 
     def get_task(self, task_id: str) -> TaskResult:
         """The stored result of ``task_id``, or a new unsaved one (state PENDING) if none."""
-        try:
-            return self.get(task_id=task_id)
-        except self.model.DoesNotExist:
-            return self.model(task_id=task_id)
+        return self._get_or_new(task_id=task_id)
 
     def store_result(
         self,
@@ -175,8 +194,6 @@ class TaskResultManager(ResultManager["TaskResult"]):
         one blocks (see ``states.blocking_states``) is not written; the stored row is returned.
         Raises ``InvalidRecordError`` when a value is longer than its column.
         """
-        from ...domain.records import TaskRecord
-
         alias = using or self._db
         record = TaskRecord(
             task_id=task_id,
@@ -194,27 +211,18 @@ class TaskResultManager(ResultManager["TaskResult"]):
             date_started=_as_aware(kwargs.get("date_started")),
         )
         _result_store(alias).store_task(record)
-        # Read back from the database just written (a read replica may lag behind).
-        stored: TaskResult = self.db_manager(alias or router.db_for_write(self.model)).get(
-            task_id=task_id
-        )
-        return stored
+        return self._written(alias, task_id=task_id)
 
 
 class GroupResultManager(ResultManager["GroupResult"]):
     """Manager of ``GroupResult``: the old package's ``get_group`` / ``store_group_result``."""
 
-    def _expiring_repository(self) -> _ExpiringRepository:
-        from .repositories import DjangoGroupRepository
-
-        return DjangoGroupRepository(using=self._db)
+    def _expiring_repository(self, store: ResultStore) -> GroupRepository:
+        return store.groups
 
     def get_group(self, group_id: str) -> GroupResult:
         """The stored group ``group_id``, or a new unsaved one if none."""
-        try:
-            return self.get(group_id=group_id)
-        except self.model.DoesNotExist:
-            return self.model(group_id=group_id)
+        return self._get_or_new(group_id=group_id)
 
     def store_group_result(
         self,
@@ -225,8 +233,6 @@ class GroupResultManager(ResultManager["GroupResult"]):
         using: str | None = None,
     ) -> GroupResult:
         """Insert or replace the group (one upsert, ``date_created`` kept); return the row."""
-        from ...domain.records import GroupRecord
-
         alias = using or self._db
         record = GroupRecord(
             group_id=group_id,
@@ -235,7 +241,4 @@ class GroupResultManager(ResultManager["GroupResult"]):
             result=_as_text(result),
         )
         _result_store(alias).save_group(record)
-        stored: GroupResult = self.db_manager(alias or router.db_for_write(self.model)).get(
-            group_id=group_id
-        )
-        return stored
+        return self._written(alias, group_id=group_id)
