@@ -24,7 +24,7 @@ from django_celery_results.domain.errors import (
 from django_celery_results.domain.keyvalue import (
     CHORD_COUNT_FLOOR,
     KeyNaming,
-    KeyValueResults,
+    KeyValueResultStore,
     escape_id,
 )
 from django_celery_results.domain.ports import KeyValueStore
@@ -140,9 +140,9 @@ def store() -> CountingStore:
 
 
 @pytest.fixture
-def results(store: CountingStore) -> KeyValueResults:
+def results(store: CountingStore) -> KeyValueResultStore:
     """The use cases over that store."""
-    return KeyValueResults(store)
+    return KeyValueResultStore(store)
 
 
 # -- the memory store honours the port's contract ----------------------------------------
@@ -272,7 +272,7 @@ def test_int_and_uuid_ids_name_the_keys_of_their_str(ident: int | uuid.UUID) -> 
     assert naming.task_key(ident) == naming.task_key(text) == f"celery-task-meta-{text}"
     assert naming.group_key(ident) == naming.group_key(text)
     assert naming.part_key(ident, ident) == naming.part_key(text, text)
-    results = KeyValueResults(MemoryKeyValueStore())
+    results = KeyValueResultStore(MemoryKeyValueStore())
     results.store_meta(ident, {"status": "SUCCESS", "result": 1}, None)
     assert results.get_meta(text) == {"status": "SUCCESS", "result": 1}
     assert results.get_metas([ident]) == {text: {"status": "SUCCESS", "result": 1}}
@@ -351,7 +351,7 @@ def test_values_without_a_status_never_block(stored: Any) -> None:
 
 @pytest.mark.parametrize(("stored", "incoming"), list(product(ALL_STATES, ALL_STATES)))
 def test_store_meta_follows_the_policy(
-    results: KeyValueResults, stored: str, incoming: str
+    results: KeyValueResultStore, stored: str, incoming: str
 ) -> None:
     """store_meta writes unless the stored state blocks the incoming one; readers agree."""
     results.store_meta(UUID, meta(stored, "old"), 60)
@@ -362,7 +362,7 @@ def test_store_meta_follows_the_policy(
     )
 
 
-def test_first_success_is_final(results: KeyValueResults) -> None:
+def test_first_success_is_final(results: KeyValueResultStore) -> None:
     """After a SUCCESS no later state, not even another SUCCESS, changes what readers see."""
     assert results.store_meta(UUID, meta(states.SUCCESS, "first"), 60)
     for status in ALL_STATES:
@@ -376,7 +376,7 @@ def test_success_wins_a_race_with_a_late_state(store: CountingStore) -> None:
     The write of the late state lands on the task key (its read saw no SUCCESS), but the final
     key holds the SUCCESS and readers prefer it.
     """
-    results = KeyValueResults(store)
+    results = KeyValueResultStore(store)
 
     class SuccessSneaksIn(CountingStore):
         """Lets a SUCCESS be stored right after the late state's read."""
@@ -386,13 +386,13 @@ def test_success_wins_a_race_with_a_late_state(store: CountingStore) -> None:
             results.store_meta(UUID, meta(states.SUCCESS, "done"), 60)
             return found
 
-    racing = KeyValueResults(SuccessSneaksIn(store.inner))
+    racing = KeyValueResultStore(SuccessSneaksIn(store.inner))
     assert racing.store_meta(UUID, meta(states.STARTED), 60) is True
     assert store.inner.get(results.naming.task_key(UUID))["status"] == states.STARTED
     assert results.get_meta(UUID) == meta(states.SUCCESS, "done")
 
 
-def test_success_writes_both_keys(results: KeyValueResults, store: CountingStore) -> None:
+def test_success_writes_both_keys(results: KeyValueResultStore, store: CountingStore) -> None:
     """A SUCCESS is added under the final key and set under the task key: two calls."""
     results.store_meta(UUID, meta(states.SUCCESS, 5), 60)
     assert store.calls == ["add", "set"]
@@ -401,7 +401,7 @@ def test_success_writes_both_keys(results: KeyValueResults, store: CountingStore
 
 
 def test_other_states_read_once_and_write_once(
-    results: KeyValueResults, store: CountingStore
+    results: KeyValueResultStore, store: CountingStore
 ) -> None:
     """A non-SUCCESS state costs one get_many (both keys) and one set."""
     results.store_meta(UUID, meta(states.STARTED), 60)
@@ -409,14 +409,14 @@ def test_other_states_read_once_and_write_once(
     assert store.inner.get(results.naming.final_key(UUID)) is None
 
 
-def test_a_meta_needs_a_status(results: KeyValueResults) -> None:
+def test_a_meta_needs_a_status(results: KeyValueResultStore) -> None:
     """A meta without a state name is refused before anything is stored."""
     with pytest.raises(InvalidRecordError, match="status"):
         results.store_meta(UUID, {"result": 1}, 60)
 
 
 def test_a_stored_value_that_is_no_meta_is_an_error(
-    results: KeyValueResults, store: CountingStore
+    results: KeyValueResultStore, store: CountingStore
 ) -> None:
     """Reading a task key that holds something else raises InvalidRecordError naming the key."""
     store.set(results.naming.task_key(UUID), "garbage", 60)
@@ -425,7 +425,7 @@ def test_a_stored_value_that_is_no_meta_is_an_error(
 
 
 def test_get_metas_reads_a_whole_group_in_one_call(
-    results: KeyValueResults, store: CountingStore
+    results: KeyValueResultStore, store: CountingStore
 ) -> None:
     """get_metas of 200 ids is one get_many, and returns only the stored ones."""
     for index in range(0, 200, 2):
@@ -439,13 +439,15 @@ def test_get_metas_reads_a_whole_group_in_one_call(
     assert found["t1"] == meta(states.FAILURE, "x")
 
 
-def test_get_metas_of_nothing_makes_no_call(results: KeyValueResults, store: CountingStore) -> None:
+def test_get_metas_of_nothing_makes_no_call(
+    results: KeyValueResultStore, store: CountingStore
+) -> None:
     """No ids, no round trip."""
     assert results.get_metas([]) == {}
     assert store.calls == []
 
 
-def test_forget_removes_both_keys(results: KeyValueResults, store: CountingStore) -> None:
+def test_forget_removes_both_keys(results: KeyValueResultStore, store: CountingStore) -> None:
     """forget() removes the task key and the final key in one call."""
     results.store_meta(UUID, meta(states.SUCCESS, 1), 60)
     store.calls.clear()
@@ -455,7 +457,7 @@ def test_forget_removes_both_keys(results: KeyValueResults, store: CountingStore
     results.forget(UUID)
 
 
-def test_groups_round_trip(results: KeyValueResults) -> None:
+def test_groups_round_trip(results: KeyValueResultStore) -> None:
     """A saved group reads back, is replaced by a later save, and is deleted."""
     assert results.get_group("g") is None
     results.save_group("g", {"result": (("g", None), [])}, 60)
@@ -469,7 +471,7 @@ def test_groups_round_trip(results: KeyValueResults) -> None:
 # -- chord counting ------------------------------------------------------------------------
 
 
-def test_chord_fires_once_at_its_last_part(results: KeyValueResults) -> None:
+def test_chord_fires_once_at_its_last_part(results: KeyValueResultStore) -> None:
     """Of a chord's parts only the last counted one is ``is_last``."""
     results.start_chord("g", 3, 60)
     counts = [results.count_part("g", f"t{i}", 60) for i in range(3)]
@@ -481,7 +483,7 @@ def test_chord_fires_once_at_its_last_part(results: KeyValueResults) -> None:
     assert results.remaining("g") == 0
 
 
-def test_a_duplicate_part_is_not_counted(results: KeyValueResults) -> None:
+def test_a_duplicate_part_is_not_counted(results: KeyValueResultStore) -> None:
     """A header task reported twice counts once, so the chord waits for its real last task."""
     results.start_chord("g", 2, 60)
     assert results.count_part("g", "t0", 60).counted
@@ -490,7 +492,7 @@ def test_a_duplicate_part_is_not_counted(results: KeyValueResults) -> None:
     assert results.count_part("g", "t1", 60).is_last
 
 
-def test_a_part_after_the_chord_finished_is_not_last(results: KeyValueResults) -> None:
+def test_a_part_after_the_chord_finished_is_not_last(results: KeyValueResultStore) -> None:
     """Once finished (marks cleared), a late duplicate is counted past the end, never last."""
     results.start_chord("g", 1, 60)
     assert results.count_part("g", "t0", 60).is_last
@@ -501,7 +503,7 @@ def test_a_part_after_the_chord_finished_is_not_last(results: KeyValueResults) -
 
 def test_counting_down_never_fires_twice_where_decrement_stops_at_zero() -> None:
     """On a store whose decrement stops at zero (memcached), extra parts never read zero again."""
-    results = KeyValueResults(ClampingStore())
+    results = KeyValueResultStore(ClampingStore())
     results.start_chord("g", 2, 60)
     outcomes = [results.count_part("g", f"t{i}", 60) for i in range(2)]
     results.finish_chord("g", ["t0", "t1"])
@@ -509,14 +511,16 @@ def test_counting_down_never_fires_twice_where_decrement_stops_at_zero() -> None
     assert sum(outcome.is_last for outcome in outcomes) == 1
 
 
-def test_a_chord_without_counter_is_unknown(results: KeyValueResults, store: CountingStore) -> None:
+def test_a_chord_without_counter_is_unknown(
+    results: KeyValueResultStore, store: CountingStore
+) -> None:
     """A part of a chord that has no counter reports remaining None and leaves no mark."""
     part = results.count_part("never-started", "t0", 60)
     assert (part.remaining, part.counted, part.chord_is_known) == (None, False, False)
     assert store.inner.get(results.naming.part_key("never-started", "t0")) is None
 
 
-def test_a_part_marked_after_its_counter_expired_is_known(results: KeyValueResults) -> None:
+def test_a_part_marked_after_its_counter_expired_is_known(results: KeyValueResultStore) -> None:
     """A duplicate whose chord counter is gone is a duplicate, not an unknown chord."""
     results.start_chord("g", 2, 60)
     results.count_part("g", "t0", 60)
@@ -528,7 +532,7 @@ def test_a_part_marked_after_its_counter_expired_is_known(results: KeyValueResul
 def test_a_failed_decrement_unmarks_the_part() -> None:
     """When the decrement fails the mark is removed, so a redelivered task can count."""
     store = FailingIncrementStore()
-    results = KeyValueResults(store)
+    results = KeyValueResultStore(store)
     results.start_chord("g", 2, 60)
     with pytest.raises(StorageError):
         results.count_part("g", "t0", 60)
@@ -536,7 +540,7 @@ def test_a_failed_decrement_unmarks_the_part() -> None:
     assert store.calls == ["set", "add", "incr", "delete"]
 
 
-def test_a_part_costs_two_calls(results: KeyValueResults, store: CountingStore) -> None:
+def test_a_part_costs_two_calls(results: KeyValueResultStore, store: CountingStore) -> None:
     """Counting a part is one add (the mark) and one incr (the count)."""
     results.start_chord("g", 2, 60)
     store.calls.clear()
@@ -544,7 +548,9 @@ def test_a_part_costs_two_calls(results: KeyValueResults, store: CountingStore) 
     assert store.calls == ["add", "incr"]
 
 
-def test_finish_deletes_marks_in_one_call(results: KeyValueResults, store: CountingStore) -> None:
+def test_finish_deletes_marks_in_one_call(
+    results: KeyValueResultStore, store: CountingStore
+) -> None:
     """finish_chord removes every part mark in one delete_many and keeps the counter."""
     results.start_chord("g", 200, 60)
     for index in range(200):
@@ -557,7 +563,7 @@ def test_finish_deletes_marks_in_one_call(results: KeyValueResults, store: Count
 
 
 @pytest.mark.parametrize("size", [-1, True, 1.5])
-def test_chord_size_must_be_a_count(results: KeyValueResults, size: Any) -> None:
+def test_chord_size_must_be_a_count(results: KeyValueResultStore, size: Any) -> None:
     """start_chord refuses a size that is not a whole number >= 0."""
     with pytest.raises(InvalidRecordError, match="size"):
         results.start_chord("g", size, 60)
@@ -565,7 +571,7 @@ def test_chord_size_must_be_a_count(results: KeyValueResults, size: Any) -> None
 
 def test_concurrent_parts_fire_exactly_once() -> None:
     """200 parts (some reported twice) on 8 threads: exactly one is last, after all counted."""
-    results = KeyValueResults(MemoryKeyValueStore())
+    results = KeyValueResultStore(MemoryKeyValueStore())
     results.start_chord("g", 200, 60)
     task_ids = [f"t{i}" for i in range(200)] + [f"t{i}" for i in range(0, 200, 7)]
     lasts: list[str] = []
@@ -603,10 +609,10 @@ def retry_transient(step: Callable[[], Any]) -> Any:
     return step()
 
 
-def faulty_chord(size: int) -> tuple[KeyValueResults, FaultyStore, list[str]]:
+def faulty_chord(size: int) -> tuple[KeyValueResultStore, FaultyStore, list[str]]:
     """A chord of ``size`` header tasks started over a FaultyStore, its header saved."""
     store = FaultyStore(MemoryKeyValueStore())
-    results = KeyValueResults(store)
+    results = KeyValueResultStore(store)
     task_ids = [f"t{i}" for i in range(size)]
     results.save_group("g", {"result": (("g", None), [((t, None), None) for t in task_ids])}, 60)
     results.start_chord("g", size, 60)
@@ -614,12 +620,12 @@ def faulty_chord(size: int) -> tuple[KeyValueResults, FaultyStore, list[str]]:
     return results, store, task_ids
 
 
-def count(results: KeyValueResults, task_id: str) -> PartCount:
+def count(results: KeyValueResultStore, task_id: str) -> PartCount:
     """Count ``task_id`` of chord ``g`` with retries on."""
     return results.count_part("g", task_id, 60, retry=retry_transient)
 
 
-def due_now(results: KeyValueResults) -> list[str]:
+def due_now(results: KeyValueResultStore) -> list[str]:
     """The chords recovery would send now."""
     return [group_id for group_id, _ in results.chords_to_recover(30.0, 0.0, 600.0, 10)]
 
@@ -729,7 +735,7 @@ def test_a_part_left_short_by_lost_decrements_fires_from_the_marks(lost: int) ->
 
 def test_one_short_without_a_flag_costs_one_read(store: CountingStore) -> None:
     """With retries on, the part leaving one to count reads the flag, and nothing more."""
-    results = KeyValueResults(store)
+    results = KeyValueResultStore(store)
     results.start_chord("g", 2, 60)
     store.calls.clear()
     assert not results.count_part("g", "t0", 60, retry=retry_transient).is_last

@@ -1,4 +1,11 @@
-"""Use cases the backend facades call: store, read, forget, group, chord and expiry steps."""
+"""``ResultStore``: the ``django-db`` backend's use cases, over repositories of records.
+
+One of the two use-case families, one per backend: this one serves ``django-db`` with records
+(``TaskRecord``, ``GroupRecord``, ``ChordCounter``) over the repository ports;
+``domain.keyvalue.results.KeyValueResultStore`` serves ``django-cache`` with Celery's meta dicts
+over a key-value store. Both offer the same steps (store a state under the transition policy,
+read, forget, save a group, count a chord's part, recover a chord), and this one expiry too.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +47,7 @@ class ExpiryReport:
 
 @attrs.frozen
 class ResultStore:
-    """The result-keeping use cases over one set of repositories.
+    """The result-keeping use cases over one set of repositories (the ``django-db`` backend's).
 
     Every id that enters here may be ``str``, ``bytes``, ``int`` or ``uuid.UUID``; it reaches
     the repositories as its text (``records.stored_id``), as the old package stored ``str(id)``.

@@ -8,7 +8,7 @@ entries it wrote read back. What a cache cannot do in one step is made safe here
   STARTED or FAILURE landing on a SUCCESS. The first SUCCESS is therefore also *added* (set if
   absent, which Redis, Memcached, local memory and the database cache do atomically) under a
   second key that nothing ever overwrites, and readers prefer it. Both keys are read together in
-  one ``get_many``. What remains of the race is written in ``KeyValueResults.store_meta``
+  one ``get_many``. What remains of the race is written in ``KeyValueResultStore.store_meta``
   (``results``).
 - **Chords count each header task once** with an atomic decrement (``chords``), and chords
   whose callback was never sent are found again through an index by start time (``recovery``).
@@ -35,7 +35,7 @@ from .keys import (
     escape_id,
 )
 from .recovery import CALLBACK_DONE, CLAIMED, RECOVERY_BUCKET_SECONDS, RECOVERY_HORIZON_SECONDS
-from .results import KeyValueResults
+from .results import KeyValueResults, KeyValueResultStore
 from .values import (
     PICKLE_CONTENT_TYPE,
     TEXT_MARK,
@@ -66,7 +66,8 @@ __all__ = [
     "UNCERTAIN",
     "Ident",
     "KeyNaming",
-    "KeyValueResults",
+    "KeyValueResultStore",
+    "KeyValueResults",  # the old name of KeyValueResultStore, until the bridge moves over
     "Meta",
     "Retry",
     "StoredValues",

@@ -1,10 +1,11 @@
-"""The result-keeping use cases of the ``django-cache`` backend: task metas and groups in a store.
+"""``KeyValueResultStore``: the ``django-cache`` backend's use cases, over a key-value store.
 
-The key-value counterpart of ``domain.results.ResultStore`` (the ``django-db`` backend's use
-cases over repositories of records): the same steps (store a state under the transition
-policy, read, forget, save a group, count a chord, recover it) over Celery's meta dicts kept
-under keys of a ``KeyValueStore``. The chord steps come from ``chords.ChordCounting`` and
-``recovery.ChordRecovery``.
+One of the two use-case families, one per backend: ``domain.results.ResultStore`` serves
+``django-db`` with records (``TaskRecord``, ...) over repositories; this one serves
+``django-cache`` with Celery's meta dicts under keys of a ``KeyValueStore``. Both offer the same
+steps (store a state under the transition policy, read, forget, save a group, count a chord's
+part, recover a chord), each in the form its storage allows. The chord steps come from
+``chords.ChordCounting`` and ``recovery.ChordRecovery``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from .keys import KeyNaming
 from .recovery import ChordRecovery
 from .values import Meta, StoredValues, as_meta, may_replace, status_of
 
-__all__ = ["KeyValueResults"]
+__all__ = ["KeyValueResultStore", "KeyValueResults"]
 
 
 @attrs.frozen
-class KeyValueResults(ChordCounting, ChordRecovery):
-    """The result-keeping use cases over a ``KeyValueStore``.
+class KeyValueResultStore(ChordCounting, ChordRecovery):
+    """The result-keeping use cases over a ``KeyValueStore`` (the ``django-cache`` backend's).
 
     Attributes:
         store: where the values live.
@@ -116,3 +117,7 @@ class KeyValueResults(ChordCounting, ChordRecovery):
     def delete_group(self, group_id: Ident) -> None:
         """Remove a saved group; an unknown id is not an error."""
         self.store.delete(self.naming.group_key(group_id))
+
+
+#: The name before the two use-case families were named alike; kept until the bridge moves over.
+KeyValueResults = KeyValueResultStore
