@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import URLPattern, path, register_converter
 
-from .adapters.django_orm import views
+from .celery_bridge import views
 
 __all__ = ["CeleryIdConverter", "TaskPatternConverter", "urlpatterns"]
 
@@ -37,44 +37,39 @@ TaskPatternConverter = CeleryIdConverter
 register_converter(CeleryIdConverter, "celery_result_id")
 register_converter(TaskPatternConverter, "task_pattern")
 
-urlpatterns: list[URLPattern] = [
-    path(
-        "task/done/<celery_result_id:task_id>/",
+#: Each view with its URL name, its noun-first path and the id-first path of early releases
+#: (still used by existing front ends).
+_ROUTES = [
+    (
         views.is_task_successful,
-        name="celery-is_task_successful",
+        "celery-is_task_successful",
+        "task/done/<celery_result_id:task_id>/",
+        "<celery_result_id:task_id>/done/",
     ),
-    path("task/status/<celery_result_id:task_id>/", views.task_status, name="celery-task_status"),
-    path(
-        "group/done/<celery_result_id:group_id>/",
+    (
+        views.task_status,
+        "celery-task_status",
+        "task/status/<celery_result_id:task_id>/",
+        "<celery_result_id:task_id>/status/",
+    ),
+    (
         views.is_group_successful,
-        name="celery-is_group_successful",
+        "celery-is_group_successful",
+        "group/done/<celery_result_id:group_id>/",
+        "<celery_result_id:group_id>/group/done/",
     ),
-    path(
-        "group/status/<celery_result_id:group_id>/",
+    (
         views.group_status,
-        name="celery-group_status",
+        "celery-group_status",
+        "group/status/<celery_result_id:group_id>/",
+        "<celery_result_id:group_id>/group/status/",
     ),
 ]
 
-# Id-first paths of early releases, still used by existing front ends.
-_id_first = [
-    path(
-        "<celery_result_id:task_id>/done/",
-        views.is_task_successful,
-        name="celery-is_task_successful",
-    ),
-    path("<celery_result_id:task_id>/status/", views.task_status, name="celery-task_status"),
-    path(
-        "<celery_result_id:group_id>/group/done/",
-        views.is_group_successful,
-        name="celery-is_group_successful",
-    ),
-    path(
-        "<celery_result_id:group_id>/group/status/",
-        views.group_status,
-        name="celery-group_status",
-    ),
+urlpatterns: list[URLPattern] = [
+    path(noun_first, view, name=name) for view, name, noun_first, _ in _ROUTES
 ]
+_id_first = [path(id_first, view, name=name) for view, name, _, id_first in _ROUTES]
 
 if getattr(settings, "DJANGO_CELERY_RESULTS_ID_FIRST_URLS", True):
     urlpatterns += _id_first

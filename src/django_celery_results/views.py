@@ -1,8 +1,8 @@
-"""Compatibility import path: the JSON result views live in the ORM adapter."""
+"""Compatibility import path: the JSON result views live in the Celery bridge (both backends)."""
 
 from __future__ import annotations
 
-from .adapters.django_orm.views import (
+from .celery_bridge.views import (
     group_status,
     is_group_successful,
     is_task_successful,

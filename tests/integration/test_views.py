@@ -20,7 +20,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django.urls import resolve, reverse
 
-from django_celery_results.adapters.django_orm import views
+from django_celery_results import views
 from tests import oldpkg
 from tests.routers import route_results_to
 

@@ -1,4 +1,4 @@
-"""JSON views of task and group state, read through Celery's result API.
+"""JSON views of task and group state, read through Celery's result API (both backends).
 
 The views ask the current Celery app (``celery.current_app``) through ``AsyncResult`` and
 ``GroupResult``, so they show what any Celery client would see, whichever result backend the
@@ -32,8 +32,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu.exceptions import DecodeError, SerializerNotInstalled
 
-from ...domain.errors import InvalidRecordError
-from ...domain.results import ResultStore
+from ..domain.errors import InvalidRecordError
+from ..domain.results import ResultStore
 
 __all__ = ["group_status", "is_group_successful", "is_task_successful", "task_status"]
 
