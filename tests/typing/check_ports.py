@@ -18,6 +18,7 @@ from django_celery_results.adapters.django_orm.repositories import (
 )
 from django_celery_results.adapters.memory import (
     MemoryChordCounterRepository,
+    MemoryChordPartStore,
     MemoryGroupRepository,
     MemoryTaskRepository,
     SystemClock,
@@ -37,6 +38,9 @@ from tests.fakes import FrozenClock, JsonSerializer, RawBytesSerializer, Refusin
 _memory_tasks: TaskRepository = MemoryTaskRepository()
 _memory_groups: GroupRepository = MemoryGroupRepository()
 _memory_chords: ChordCounterRepository = MemoryChordCounterRepository()
+_memory_parts: ChordPartStore = MemoryChordPartStore(
+    MemoryTaskRepository(), MemoryChordCounterRepository()
+)
 _system_clock: Clock = SystemClock()
 
 # -- Django ORM ------------------------------------------------------------------------------
@@ -62,3 +66,4 @@ _not_groups: GroupRepository = MemoryChordCounterRepository()  # type: ignore[as
 _not_chords: ChordCounterRepository = MemoryTaskRepository()  # type: ignore[assignment]
 _not_clock: Clock = JsonSerializer()  # type: ignore[assignment]
 _not_parts: ChordPartStore = DjangoChordCounterRepository()  # type: ignore[assignment]
+_not_memory_parts: ChordPartStore = MemoryChordCounterRepository()  # type: ignore[assignment]

@@ -8,6 +8,7 @@ import pytest
 
 from django_celery_results.adapters.memory import (
     MemoryChordCounterRepository,
+    MemoryChordPartStore,
     MemoryGroupRepository,
     MemoryTaskRepository,
     SystemClock,
@@ -18,6 +19,7 @@ from django_celery_results.domain.ports import (
     TaskRepository,
 )
 from django_celery_results.domain.records import FieldLimits
+from tests.chord_part_contract import ChordParts, ChordPartStoreContract
 from tests.contract import (
     ChordCounterRepositoryContract,
     GroupRepositoryContract,
@@ -59,6 +61,16 @@ class TestMemoryChordCounterRepository(ChordCounterRepositoryContract):
     def test_declares_atomic_decrement(self) -> None:
         """The memory adapter promises atomic decrements (its lock), so the race test runs."""
         assert MemoryChordCounterRepository.atomic_decrement is True
+
+
+class TestMemoryChordPartStore(ChordPartStoreContract):
+    """MemoryChordPartStore honours the ChordPartStore contract."""
+
+    @pytest.fixture
+    def chord_parts(self) -> ChordParts:
+        """A fresh in-memory chord part store over fresh, empty memory repositories."""
+        tasks, chords = MemoryTaskRepository(), MemoryChordCounterRepository()
+        return ChordParts(MemoryChordPartStore(tasks, chords), tasks, chords)
 
 
 def test_system_clock_is_aware_utc() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import Generic, Protocol, TypeVar
 
 import attrs
 
@@ -19,19 +20,50 @@ from ..domain.records import ChordCounter, FieldLimits, GroupRecord, PartCount, 
 
 __all__ = [
     "MemoryChordCounterRepository",
+    "MemoryChordPartStore",
     "MemoryGroupRepository",
     "MemoryTaskRepository",
     "SystemClock",  # re-exported: the clock the memory adapter's users compose it with
 ]
 
 
-class MemoryTaskRepository:
+class _Done(Protocol):
+    """A record with the date ``delete_done_before`` reads."""
+
+    @property
+    def date_done(self) -> datetime | None: ...
+
+
+_R = TypeVar("_R", bound=_Done)
+
+
+class _MemoryRecords(Generic[_R]):
+    """Records by id in a dict guarded by a lock: what the task and group repositories share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, _R] = {}
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The (re-entrant) lock guarding the records; ``MemoryChordPartStore`` holds it."""
+        return self._lock
+
+    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
+        """Remove records done before ``cutoff``; ``batch_size`` is irrelevant in memory."""
+        with self._lock:
+            old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
+            for key in old:
+                del self._records[key]
+            return len(old)
+
+
+class MemoryTaskRepository(_MemoryRecords[TaskRecord]):
     """Task records in a dict guarded by a lock."""
 
     def __init__(self, limits: FieldLimits | None = None) -> None:
+        super().__init__()
         self._limits = limits or FieldLimits()
-        self._lock = threading.Lock()
-        self._records: dict[str, TaskRecord] = {}
 
     @property
     def limits(self) -> FieldLimits:
@@ -69,21 +101,14 @@ class MemoryTaskRepository:
         with self._lock:
             self._records.pop(task_id, None)
 
-    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
-        """Remove records done before ``cutoff``; ``batch_size`` is irrelevant in memory."""
-        with self._lock:
-            old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
-            for key in old:
-                del self._records[key]
-            return len(old)
 
-
-class MemoryGroupRepository:
+class MemoryGroupRepository(_MemoryRecords[GroupRecord]):
     """Group records in a dict guarded by a lock."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, GroupRecord] = {}
+    def get(self, group_id: str) -> GroupRecord | None:
+        """The stored group or None."""
+        with self._lock:
+            return self._records.get(group_id)
 
     def save(self, record: GroupRecord) -> None:
         """Insert or replace, keeping the stored ``date_created``."""
@@ -93,23 +118,10 @@ class MemoryGroupRepository:
                 record = attrs.evolve(record, date_created=stored.date_created)
             self._records[record.group_id] = record
 
-    def get(self, group_id: str) -> GroupRecord | None:
-        """The stored group or None."""
-        with self._lock:
-            return self._records.get(group_id)
-
     def delete(self, group_id: str) -> None:
         """Remove the group; unknown ids are ignored."""
         with self._lock:
             self._records.pop(group_id, None)
-
-    def delete_done_before(self, cutoff: datetime, batch_size: int | None) -> int:
-        """Remove groups done before ``cutoff``."""
-        with self._lock:
-            old = [k for k, r in self._records.items() if _before(r.date_done, cutoff)]
-            for key in old:
-                del self._records[key]
-            return len(old)
 
 
 class MemoryChordCounterRepository:
@@ -119,9 +131,14 @@ class MemoryChordCounterRepository:
     atomic_decrement = True
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._counters: dict[str, ChordCounter] = {}
         self._parts: dict[str, set[str]] = {}
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The (re-entrant) lock guarding the counters; ``MemoryChordPartStore`` holds it."""
+        return self._lock
 
     def create(self, counter: ChordCounter) -> None:
         """Store or replace the counter; one without ``date_created`` is dated now."""
@@ -202,6 +219,27 @@ class MemoryChordCounterRepository:
                 del self._counters[key]
                 self._parts.pop(key, None)
             return len(old)
+
+
+class MemoryChordPartStore:
+    """``ChordPartStore`` over the memory repositories: a result and its count as one step.
+
+    Holds both repositories' locks (the tasks' first, the only order anything takes both in),
+    so no reader sees the part counted without the result stored, or the other way round.
+
+    Args:
+        tasks: the repository that keeps the result.
+        chords: the repository that keeps the counter and the counted parts.
+    """
+
+    def __init__(self, tasks: MemoryTaskRepository, chords: MemoryChordCounterRepository) -> None:
+        self.tasks = tasks
+        self.chords = chords
+
+    def store_part(self, record: TaskRecord, group_id: str) -> tuple[bool, PartCount]:
+        """Store ``record`` and count it as a returned part of chord ``group_id``."""
+        with self.tasks.lock, self.chords.lock:
+            return self.tasks.store(record), self.chords.count_part(group_id, record.task_id)
 
 
 def _before(value: datetime | None, cutoff: datetime) -> bool:
