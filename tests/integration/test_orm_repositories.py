@@ -9,6 +9,7 @@ routing, error translation after a killed connection, and the old managers' API.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import math
 import sqlite3
@@ -27,6 +28,8 @@ from django.db.models import Field, Model
 from django.db.utils import DatabaseError, OperationalError
 from django.test.utils import CaptureQueriesContext, override_settings
 
+from django_celery_results.adapters.django_orm.bound import BoundTable
+from django_celery_results.adapters.django_orm.chord_parts import ChordPartTable
 from django_celery_results.adapters.django_orm.errors import is_transient, translate_errors
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
 from django_celery_results.adapters.django_orm.models import ChordPart, GroupResult, TaskResult
@@ -35,7 +38,6 @@ from django_celery_results.adapters.django_orm.repositories import (
     DjangoChordPartStore,
     DjangoGroupRepository,
     DjangoTaskRepository,
-    _ChordPartTable,
 )
 from django_celery_results.domain import states
 from django_celery_results.domain.errors import (
@@ -508,14 +510,14 @@ def test_store_part_keeps_nothing_when_counting_fails(
     if connections[db_alias].vendor == "postgresql":
         # One statement: a date PostgreSQL cannot read fails it, result upsert included.
         monkeypatch.setattr(
-            _ChordPartTable, "_params", lambda self, connection, g, t: [g, t, "not a date"]
+            ChordPartTable, "params", lambda self, connection, g, t: [g, t, "not a date"]
         )
     else:
 
         def fail(*args: Any) -> int:
             raise DatabaseError("counting failed")
 
-        monkeypatch.setattr(DjangoChordCounterRepository, "_decrement_in", fail)
+        monkeypatch.setattr(DjangoChordCounterRepository, "decrement_on", fail)
     with pytest.raises(PermanentStorageError):
         combined.store_part(full_task("part-1"), "chord")
     assert combined.tasks.get("part-1") is None
@@ -926,8 +928,10 @@ def test_missing_table_is_permanent(db_alias: str) -> None:
     """A statement on a table that does not exist is a PermanentStorageError (never retried)."""
 
     class NoTable(DjangoTaskRepository):
-        def _table(self, connection: Any) -> str:
-            return str(connection.ops.quote_name("no_such_table_here"))
+        def bound(self, connection: Any) -> BoundTable:
+            bound = copy.copy(super().bound(connection))  # delete_by caches no statement
+            bound.table = str(connection.ops.quote_name("no_such_table_here"))
+            return bound
 
     # raises() outside atomic(): the block sees the error and rolls its savepoint back.
     with pytest.raises(PermanentStorageError) as raised, transaction.atomic(using=db_alias):
