@@ -16,6 +16,10 @@ from typing import Any
 from ..domain.errors import PermanentStorageError
 from ..domain.keyvalue import DEFAULT_MAX_KEY_LENGTH
 
+__all__ = [
+    "MemoryKeyValueStore",
+]
+
 
 class MemoryKeyValueStore:
     """Values in a dict guarded by a lock, each with an optional deadline.

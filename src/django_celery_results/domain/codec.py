@@ -16,6 +16,13 @@ import attrs
 from .errors import InvalidRecordError
 from .ports import Serializer
 
+__all__ = [
+    "BINARY",
+    "EncodedValue",
+    "decode",
+    "encode",
+]
+
 BINARY: str = "binary"
 
 

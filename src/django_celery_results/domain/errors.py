@@ -1,6 +1,23 @@
-"""One hierarchy of domain errors; adapters translate their own exceptions into these."""
+"""One hierarchy of domain errors; adapters translate their own exceptions into these.
+
+Nothing above an adapter catches a driver's or a cache client's exception: it sees these::
+
+    ResultBackendError                  every error the domain raises or translates into
+    +-- InvalidRecordError (ValueError) a value the storage cannot hold; names the field
+    +-- StorageError                    the storage refused or failed; ``alias`` names it
+        +-- TransientStorageError       may pass when repeated: retried (``retry``)
+        +-- PermanentStorageError       will fail again: never retried
+"""
 
 from __future__ import annotations
+
+__all__ = [
+    "InvalidRecordError",
+    "PermanentStorageError",
+    "ResultBackendError",
+    "StorageError",
+    "TransientStorageError",
+]
 
 
 class ResultBackendError(Exception):

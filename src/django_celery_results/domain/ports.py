@@ -1,8 +1,10 @@
 """Ports: what the domain needs from storage, serialization and time.
 
 Adapters satisfy these structurally (they do not inherit from them); ``tests/typing`` proves it
-with mypy. The contract each adapter must honour is written here, once, and checked by the
-contract test suite in ``tests/contract.py`` against every adapter.
+with mypy. The contract each adapter must honour is written here, once, and checked against
+every adapter by a contract test suite per port: ``tests/contract.py`` (the repositories),
+``tests/chord_part_contract.py`` (``ChordPartStore``) and ``tests/keyvalue_contract.py``
+(``KeyValueStore``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .records import ChordCounter, FieldLimits, GroupRecord, PartCount, TaskRecord
+
+__all__ = [
+    "ChordCounterRepository",
+    "ChordPartStore",
+    "Clock",
+    "GroupRepository",
+    "KeyValueStore",
+    "Serializer",
+    "TaskRepository",
+]
 
 
 class TaskRepository(Protocol):

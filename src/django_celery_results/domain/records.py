@@ -15,6 +15,19 @@ import attrs
 from . import states
 from .errors import InvalidRecordError
 
+__all__ = [
+    "DEFAULT_ID_MAX_LENGTH",
+    "ChordCounter",
+    "FieldLimits",
+    "GroupRecord",
+    "Ident",
+    "PartCount",
+    "TaskRecord",
+    "id_text",
+    "storable_text",
+    "stored_id",
+]
+
 #: Column widths of the schema (``django_celery_results_taskresult`` and friends). The ORM
 #: adapter declares its own from its model fields; these are the defaults for everything else.
 DEFAULT_ID_MAX_LENGTH = 255

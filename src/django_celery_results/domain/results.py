@@ -24,6 +24,12 @@ from .ports import (
 )
 from .records import ChordCounter, GroupRecord, PartCount, TaskRecord, stored_id
 
+__all__ = [
+    "DEFAULT_EXPIRY_BATCH",
+    "ExpiryReport",
+    "ResultStore",
+]
+
 #: Rows per statement of ``delete_expired``: None lets each repository choose for its storage
 #: (the ORM: one ``DELETE`` on PostgreSQL and MySQL/MariaDB, where other writers go on
 #: meanwhile, and batches on SQLite, whose single write lock would stall every worker).

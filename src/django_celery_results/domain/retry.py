@@ -13,6 +13,10 @@ import attrs
 
 from .errors import StorageError, TransientStorageError
 
+__all__ = [
+    "RetryPolicy",
+]
+
 
 @attrs.frozen
 class RetryPolicy:

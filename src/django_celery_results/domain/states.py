@@ -8,6 +8,24 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "EXCEPTION_STATES",
+    "FAILURE",
+    "IGNORED",
+    "PENDING",
+    "PROPAGATE_STATES",
+    "READY_STATES",
+    "RECEIVED",
+    "REJECTED",
+    "RETRY",
+    "REVOKED",
+    "STARTED",
+    "SUCCESS",
+    "blocking_states",
+    "is_ready",
+    "may_overwrite",
+]
+
 PENDING: Final = "PENDING"
 RECEIVED: Final = "RECEIVED"
 STARTED: Final = "STARTED"
