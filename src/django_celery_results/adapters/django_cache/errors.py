@@ -19,7 +19,17 @@ from django.db import connections
 from django.db.utils import Error as DjangoDatabaseError
 
 from ...domain.errors import PermanentStorageError, StorageError, TransientStorageError
-from ..django_orm.errors import is_transient as is_transient_database_error
+from ..db_errors import describe
+from ..db_errors import is_transient as is_transient_database_error
+
+__all__ = [
+    "PYLIBMC_TRANSIENT",
+    "PYMEMCACHE_TRANSIENT",
+    "REDIS_PERMANENT",
+    "REDIS_TRANSIENT",
+    "classify",
+    "translated_errors",
+]
 
 #: redis-py exception names (``redis.exceptions``) that a retry on a new connection may cure.
 #: ``AuthenticationError`` and ``AuthorizationError`` subclass ``ConnectionError`` but are not.
@@ -65,19 +75,19 @@ def translated_errors(alias: str, database_alias: Callable[[], str | None]) -> I
     except StorageError:
         raise
     except InvalidCacheKey as exc:
-        raise PermanentStorageError(_describe(exc), alias=alias) from exc
+        raise PermanentStorageError(describe(exc), alias=alias) from exc
     except DjangoDatabaseError as exc:
         db_alias = database_alias()
         if db_alias is not None and is_transient_database_error(exc, db_alias):
             _close_database_connection(db_alias)
-            raise TransientStorageError(_describe(exc), alias=alias) from exc
-        raise PermanentStorageError(_describe(exc), alias=alias) from exc
+            raise TransientStorageError(describe(exc), alias=alias) from exc
+        raise PermanentStorageError(describe(exc), alias=alias) from exc
     except Exception as exc:
         verdict = classify(exc)
         if verdict is None:
             raise
         error = TransientStorageError if verdict else PermanentStorageError
-        raise error(_describe(exc), alias=alias) from exc
+        raise error(describe(exc), alias=alias) from exc
 
 
 def classify(exc: BaseException) -> bool | None:
@@ -112,7 +122,3 @@ def _close_database_connection(alias: str) -> None:
         # Inside the caller's transaction the connection is the transaction's to handle.
         if not connection.in_atomic_block:
             connection.close()
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()

@@ -11,13 +11,23 @@ made at that boundary:
   oversized packet, and the client often sees only the closed socket ("server has gone away",
   "lost connection") instead of the refusal; a lost connection during a write at least as large
   as the server's limit is therefore judged by the sizes, never retried.
-- *Transient* (the connection was lost, the server is going away, a deadlock or lock timeout):
-  ``TransientStorageError``, which Celery's ``result_backend_always_retry`` retries.
+- *Transient* (the connection was lost, the server is going away, a deadlock or lock timeout;
+  ``adapters.db_errors.is_transient``, re-exported here): ``TransientStorageError``, which
+  Celery's ``result_backend_always_retry`` retries.
 - Everything else is a ``PermanentStorageError``.
 
 Whatever the verdict, a connection the error left unusable is closed, so the next use of the
 alias (Celery's retry, or the next task's result) opens a fresh one; a routed write may not use
 ``default``, so the alias is the one the repository used, never a guess.
+
+The domain's errors (``domain/errors.py``) and which of them this module raises::
+
+    ResultBackendError
+    ├── InvalidRecordError          the domain's: a value over a column's width, refused
+    │                               before any SQL is sent
+    └── StorageError                raised here: carries .alias, chains the driver's error
+        ├── TransientStorageError   lost connection, shutdown, deadlock, lock timeout: retried
+        └── PermanentStorageError   too large (names record, size, limit), anything else
 """
 
 from __future__ import annotations
@@ -27,10 +37,8 @@ from types import TracebackType
 from typing import Any, Final
 
 import attrs
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import Error as DjangoDatabaseError
-from django.db.utils import InterfaceError as DjangoInterfaceError
 
 from ...domain.errors import (
     PermanentStorageError,
@@ -38,23 +46,29 @@ from ...domain.errors import (
     TransientStorageError,
 )
 from ...domain.records import ChordCounter, GroupRecord, TaskRecord
-
-#: MySQL/MariaDB error numbers that a retry on a fresh connection may not meet again.
-MYSQL_TRANSIENT_ERRNOS: Final = frozenset(
-    {
-        1040,  # ER_CON_COUNT_ERROR: too many connections (a slot frees up)
-        1053,  # ER_SERVER_SHUTDOWN: server shutdown in progress
-        1205,  # ER_LOCK_WAIT_TIMEOUT
-        1213,  # ER_LOCK_DEADLOCK
-        1927,  # ER_CONNECTION_KILLED (MariaDB): KILL from another session
-        2002,  # CR_CONNECTION_ERROR: can't connect through the socket
-        2003,  # CR_CONN_HOST_ERROR: can't connect to the server
-        2006,  # CR_SERVER_GONE_ERROR: server has gone away
-        2013,  # CR_SERVER_LOST: lost connection during query
-        2055,  # CR_SERVER_LOST_EXTENDED: lost connection at '...'
-        4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8): idle client disconnected
-    }
+from ..db_errors import (
+    database_connection,
+    describe,
+    driver_exception,
+    is_database_error,
+    is_transient,
 )
+
+__all__ = [
+    "MYSQL_ESCAPED_CHARACTERS",
+    "MYSQL_LIMIT_LOOKUP_TIMEOUT",
+    "MYSQL_LOST_CONNECTION_ERRNOS",
+    "MYSQL_SMALLEST_PACKET_LIMIT",
+    "MYSQL_TOO_LARGE_ERRNOS",
+    "POSTGRES_SIZE_LIMIT",
+    "SQLITE_TOOBIG",
+    "SQLITE_TOOBIG_MESSAGE",
+    "ErrorTranslation",
+    "Oversize",
+    "WrittenRecord",
+    "is_transient",
+    "translate_errors",
+]
 
 #: MySQL/MariaDB error numbers that say a packet or a value was too large: never retried.
 MYSQL_TOO_LARGE_ERRNOS: Final = frozenset(
@@ -86,22 +100,6 @@ MYSQL_ESCAPED_CHARACTERS: Final = ("\0", "\n", "\r", "\\", "'", '"', "\x1a")
 #: server answers a longer message by closing the connection ("invalid message length").
 POSTGRES_SIZE_LIMIT: Final = 0x3FFFFFFF
 
-#: PostgreSQL SQLSTATE codes (beyond class 08, connection exception) worth a retry.
-POSTGRES_TRANSIENT_SQLSTATES: Final = frozenset(
-    {
-        "40001",  # serialization_failure
-        "40P01",  # deadlock_detected
-        "55P03",  # lock_not_available (lock_timeout, NOWAIT)
-        "57P01",  # admin_shutdown (pg_terminate_backend, smart/fast shutdown)
-        "57P02",  # crash_shutdown
-        "57P03",  # cannot_connect_now (starting up, in recovery)
-        "53300",  # too_many_connections
-    }
-)
-
-#: SQLite primary result codes that mean another connection holds the lock.
-SQLITE_TRANSIENT_CODES: Final = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-SQLITE_TRANSIENT_MESSAGES: Final = ("database is locked", "database table is locked", "busy")
 #: SQLITE_TOOBIG, and its message: a string, blob or row over ``SQLITE_LIMIT_LENGTH``.
 SQLITE_TOOBIG: Final = 18
 SQLITE_TOOBIG_MESSAGE: Final = "string or blob too big"
@@ -160,9 +158,9 @@ class ErrorTranslation(contextlib.ContextDecorator):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or isinstance(exc, StorageError) or not _is_database_error(exc, self.alias):
+        if exc is None or isinstance(exc, StorageError) or not is_database_error(exc, self.alias):
             return
-        connection = _connection(self.alias)
+        connection = database_connection(self.alias)
         oversize = None if connection is None else _oversize(exc, connection, self.writing)
         transient = oversize is None and is_transient(exc, self.alias)
         if connection is not None:
@@ -172,27 +170,8 @@ class ErrorTranslation(contextlib.ContextDecorator):
                 oversize.describe(self.writing, self.alias, exc), alias=self.alias
             ) from exc
         if transient:
-            raise TransientStorageError(_describe(exc), alias=self.alias) from exc
-        raise PermanentStorageError(_describe(exc), alias=self.alias) from exc
-
-
-def is_transient(exc: BaseException, alias: str) -> bool:
-    """Whether the database error ``exc``, raised on ``alias``, is worth a retry.
-
-    Judged by the error alone; ``translate_errors`` first rules out writes too large to store.
-    """
-    driver_exc = _driver_exception(exc)
-    if isinstance(exc, DjangoInterfaceError) or _class_name(driver_exc) == "InterfaceError":
-        # The connection object is already closed or broken: a new one is the cure.
-        return True
-    vendor = _vendor(alias)
-    if vendor == "postgresql":
-        return _postgres_transient(driver_exc)
-    if vendor == "mysql":
-        return _mysql_transient(driver_exc)
-    if vendor == "sqlite":
-        return _sqlite_transient(driver_exc)
-    return False
+            raise TransientStorageError(describe(exc), alias=self.alias) from exc
+        raise PermanentStorageError(describe(exc), alias=self.alias) from exc
 
 
 @attrs.frozen
@@ -216,7 +195,7 @@ class Oversize:
         limit = "" if self.limit is None else f" of {self.limit} bytes"
         return (
             f"{what} is too large to store{size}, over the {self.limit_name}{limit} on "
-            f"database {alias!r}; it is not retried. ({_describe(exc)})"
+            f"database {alias!r}; it is not retried. ({describe(exc)})"
         )
 
 
@@ -224,7 +203,7 @@ def _oversize(
     exc: BaseException, connection: BaseDatabaseWrapper, record: WrittenRecord | None
 ) -> Oversize | None:
     """Whether ``exc`` is the database refusing ``record`` (or a value) for its size."""
-    driver_exc = _driver_exception(exc)
+    driver_exc = driver_exception(exc)
     if connection.vendor == "mysql":
         errno = driver_exc.args[0] if driver_exc.args else None
         if errno in MYSQL_TOO_LARGE_ERRNOS:
@@ -351,61 +330,3 @@ def _reset_if_unusable(connection: BaseDatabaseWrapper, exc: BaseException, brok
     # Closing a broken connection can itself fail; Django forgets it either way.
     with contextlib.suppress(Exception):
         connection.close()
-
-
-def _postgres_transient(exc: BaseException) -> bool:
-    # psycopg 3 names it ``sqlstate``, psycopg2 ``pgcode``.
-    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    if sqlstate is None:
-        # Errors raised by the client library itself carry no SQLSTATE: a refused connection,
-        # "server closed the connection unexpectedly", "the connection is closed".
-        return _class_name(exc) == "OperationalError"
-    return sqlstate.startswith("08") or sqlstate in POSTGRES_TRANSIENT_SQLSTATES
-
-
-def _mysql_transient(exc: BaseException) -> bool:
-    errno = exc.args[0] if exc.args else None
-    return isinstance(errno, int) and errno in MYSQL_TRANSIENT_ERRNOS
-
-
-def _sqlite_transient(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if isinstance(code, int) and code & 0xFF in SQLITE_TRANSIENT_CODES:
-        return True
-    message = str(exc).lower()
-    return any(text in message for text in SQLITE_TRANSIENT_MESSAGES)
-
-
-def _is_database_error(exc: BaseException, alias: str) -> bool:
-    if isinstance(exc, DjangoDatabaseError):
-        return True
-    # A driver exception that escaped Django's wrapper (raised outside a Django cursor call).
-    try:
-        driver_error: type[BaseException] = connections[alias].Database.Error  # type: ignore[attr-defined]
-    except Exception:  # an unknown alias: nothing to compare against
-        return False
-    return isinstance(exc, driver_error)
-
-
-def _driver_exception(exc: BaseException) -> BaseException:
-    return exc.__cause__ if isinstance(exc, DjangoDatabaseError) and exc.__cause__ else exc
-
-
-def _connection(alias: str) -> BaseDatabaseWrapper | None:
-    try:
-        return connections[alias]
-    except Exception:  # an unknown alias has no connection to reset
-        return None
-
-
-def _vendor(alias: str) -> str | None:
-    connection = _connection(alias)
-    return None if connection is None else connection.vendor
-
-
-def _class_name(exc: BaseException) -> str:
-    return type(exc).__name__
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{_class_name(exc)}: {exc}".strip()
