@@ -26,21 +26,10 @@ from django_celery_results.domain.records import (
     TaskRecord,
 )
 from django_celery_results.domain.results import DEFAULT_EXPIRY_BATCH, ExpiryReport, ResultStore
+from tests.contract import ALL_STATES
 from tests.fakes import EPOCH, FrozenClock
 
 SECOND = timedelta(seconds=1)
-ALL_STATES = (
-    states.PENDING,
-    states.RECEIVED,
-    states.STARTED,
-    states.RETRY,
-    states.SUCCESS,
-    states.FAILURE,
-    states.REVOKED,
-    states.REJECTED,
-    states.IGNORED,
-    "PROGRESS",
-)
 
 
 def make_store(clock: FrozenClock, limits: FieldLimits | None = None) -> ResultStore:

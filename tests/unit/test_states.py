@@ -10,20 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from django_celery_results.domain import states
+from tests.contract import ALL_STATES, CELERY_STATES, PROGRESS
 
-PROGRESS = "PROGRESS"
-CELERY_STATES = (
-    states.PENDING,
-    states.RECEIVED,
-    states.STARTED,
-    states.RETRY,
-    states.SUCCESS,
-    states.FAILURE,
-    states.REVOKED,
-    states.REJECTED,
-    states.IGNORED,
-)
-ALL_STATES = (*CELERY_STATES, PROGRESS)
 READY = {states.SUCCESS, states.FAILURE, states.REVOKED}
 
 #: The policy written out by hand, one row per stored state: the incoming states that may

@@ -1,0 +1,1 @@
+"""The key-value results (``domain.keyvalue``) over the memory store, by concern."""
