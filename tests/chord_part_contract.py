@@ -25,7 +25,7 @@ from django_celery_results.domain.ports import (
     TaskRepository,
 )
 from django_celery_results.domain.records import PartCount, TaskRecord
-from tests.contract import _ThreadedContract, assert_same_task, full_task, make_counter
+from tests.contract import ThreadedContract, assert_same_task, full_task, make_counter
 
 __all__ = ["ChordPartStoreContract", "ChordParts"]
 
@@ -58,7 +58,7 @@ class ChordParts:
         return None if counter is None else counter.count
 
 
-class ChordPartStoreContract(_ThreadedContract):
+class ChordPartStoreContract(ThreadedContract):
     """The ``ChordPartStore`` contract (domain/ports.py); needs a ``chord_parts`` fixture."""
 
     def test_a_part_is_stored_and_counted(self, chord_parts: ChordParts) -> None:

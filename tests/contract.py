@@ -39,6 +39,28 @@ from django_celery_results.domain.records import (
     TaskRecord,
 )
 
+__all__ = [
+    "ALL_STATES",
+    "CELERY_STATES",
+    "COUNTER_CREATED",
+    "DAY",
+    "LONG_TRACEBACK",
+    "ONE_US",
+    "PROGRESS",
+    "T0",
+    "UNICODE",
+    "ChordCounterRepositoryContract",
+    "GroupRepositoryContract",
+    "TaskRepositoryContract",
+    "ThreadedContract",
+    "assert_aware",
+    "assert_same_group",
+    "assert_same_task",
+    "full_group",
+    "full_task",
+    "make_counter",
+]
+
 #: An instant with microseconds, so a storage that truncates them fails the round trips.
 T0 = datetime(2024, 5, 17, 12, 34, 56, 789012, tzinfo=timezone.utc)
 ONE_US = timedelta(microseconds=1)
@@ -142,7 +164,7 @@ def make_counter(**fields: Any) -> ChordCounter:
     return ChordCounter(**fields)
 
 
-class _ThreadedContract:
+class ThreadedContract:
     """Runs a function on several threads at once; shared by the contracts that need it."""
 
     def contract_thread_finished(self) -> None:
@@ -165,7 +187,7 @@ class _ThreadedContract:
             return [future.result(timeout=120) for future in futures]
 
 
-class TaskRepositoryContract(_ThreadedContract):
+class TaskRepositoryContract(ThreadedContract):
     """The ``TaskRepository`` contract (domain/ports.py); needs a ``task_repo`` fixture."""
 
     # -- get / store round trip -------------------------------------------------------------
@@ -642,7 +664,7 @@ class GroupRepositoryContract:
         assert group_repo.get("young") is not None
 
 
-class ChordCounterRepositoryContract(_ThreadedContract):
+class ChordCounterRepositoryContract(ThreadedContract):
     """The ``ChordCounterRepository`` contract (domain/ports.py); needs a ``chord_repo`` fixture.
 
     The concurrency test runs only where the adapter declares ``atomic_decrement = True``.

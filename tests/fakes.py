@@ -10,6 +10,14 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+__all__ = [
+    "EPOCH",
+    "FrozenClock",
+    "JsonSerializer",
+    "RawBytesSerializer",
+    "RefusingSerializer",
+]
+
 #: An instant with non-zero microseconds, so any storage that drops them fails loudly.
 EPOCH = datetime(2024, 5, 17, 12, 34, 56, 789012, tzinfo=timezone.utc)
 

@@ -23,7 +23,14 @@ import pytest
 from django_celery_results.domain.errors import PermanentStorageError
 from django_celery_results.domain.keyvalue import CHORD_COUNT_FLOOR
 from django_celery_results.domain.ports import KeyValueStore
-from tests.contract import _ThreadedContract
+from tests.contract import ThreadedContract
+
+__all__ = [
+    "PRINTABLE",
+    "BoomError",
+    "KeyFactory",
+    "KeyValueStoreContract",
+]
 
 KeyFactory = Callable[[str], str]
 
@@ -39,7 +46,7 @@ class BoomError(Exception):
         self.code = code
 
 
-class KeyValueStoreContract(_ThreadedContract):
+class KeyValueStoreContract(ThreadedContract):
     """The ``KeyValueStore`` contract; needs a ``kv`` fixture returning the store."""
 
     @pytest.fixture

@@ -12,6 +12,8 @@ from django_celery_results.adapters.memory import MemoryTaskRepository
 from django_celery_results.adapters.memory_keyvalue import MemoryKeyValueStore
 from django_celery_results.domain.ports import KeyValueStore
 
+__all__: list[str] = []
+
 _memory: KeyValueStore = MemoryKeyValueStore()
 _django_cache: KeyValueStore = DjangoCacheStore("default")
 

@@ -34,6 +34,8 @@ from django_celery_results.domain.ports import (
 )
 from tests.fakes import FrozenClock, JsonSerializer, RawBytesSerializer, RefusingSerializer
 
+__all__: list[str] = []
+
 # -- memory ----------------------------------------------------------------------------------
 _memory_tasks: TaskRepository = MemoryTaskRepository()
 _memory_groups: GroupRepository = MemoryGroupRepository()
