@@ -138,7 +138,9 @@ def _worker_command(config: dict[str, Any], queue: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``run --config C --out O`` runs the scenarios; ``worker --config C --queue Q`` a worker."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.scenarios", description=__doc__.split("\n", 1)[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the scenarios and write a JSON report")
     run.add_argument("--config", type=Path, required=True)
