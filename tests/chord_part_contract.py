@@ -25,7 +25,7 @@ from django_celery_results.domain.ports import (
     TaskRepository,
 )
 from django_celery_results.domain.records import PartCount, TaskRecord
-from tests.contract import ThreadedContract, assert_same_task, full_task, make_counter
+from tests.contract.support import ThreadedContract, assert_same_task, full_task, make_counter
 
 __all__ = ["ChordPartStoreContract", "ChordParts"]
 

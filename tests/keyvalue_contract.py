@@ -23,7 +23,7 @@ import pytest
 from django_celery_results.domain.errors import PermanentStorageError
 from django_celery_results.domain.keyvalue import CHORD_COUNT_FLOOR
 from django_celery_results.domain.ports import KeyValueStore
-from tests.contract import ThreadedContract
+from tests.contract.support import ThreadedContract
 
 __all__ = [
     "PRINTABLE",

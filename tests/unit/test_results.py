@@ -26,7 +26,7 @@ from django_celery_results.domain.records import (
     TaskRecord,
 )
 from django_celery_results.domain.results import DEFAULT_EXPIRY_BATCH, ExpiryReport, ResultStore
-from tests.contract import ALL_STATES
+from tests.contract.support import ALL_STATES
 from tests.fakes import EPOCH, FrozenClock
 
 SECOND = timedelta(seconds=1)

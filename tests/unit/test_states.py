@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from django_celery_results.domain import states
-from tests.contract import ALL_STATES, CELERY_STATES, PROGRESS
+from tests.contract.support import ALL_STATES, CELERY_STATES, PROGRESS
 
 READY = {states.SUCCESS, states.FAILURE, states.REVOKED}
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from django_celery_results.adapters.memory_keyvalue import MemoryKeyValueStore
 from django_celery_results.domain.errors import TransientStorageError
 from django_celery_results.domain.ports import KeyValueStore
-from tests.contract import ALL_STATES, PROGRESS
+from tests.contract.support import ALL_STATES, PROGRESS
 from tests.keyvalue_contract import PRINTABLE
 
 __all__ = [
