@@ -1,6 +1,6 @@
 """The ``ChordPartStore`` contract, written once and run against every adapter.
 
-Like ``tests/contract.py``: a concrete test class subclasses ``ChordPartStoreContract`` and
+Like ``tests/contract/``: a concrete test class subclasses ``ChordPartStoreContract`` and
 provides a ``chord_parts`` fixture returning a fresh ``ChordParts``: the store under test and the
 two (empty) repositories it was built from, through which the tests start chords and read what
 ``store_part`` left. Database adapters override ``contract_thread_finished`` to close a thread's

@@ -2,7 +2,7 @@
 
 Adapters satisfy these structurally (they do not inherit from them); ``tests/typing`` proves it
 with mypy. The contract each adapter must honour is written here, once, and checked against
-every adapter by a contract test suite per port: ``tests/contract.py`` (the repositories),
+every adapter by a contract test suite per port: ``tests/contract/`` (the repositories),
 ``tests/chord_part_contract.py`` (``ChordPartStore``) and ``tests/keyvalue_contract.py``
 (``KeyValueStore``).
 """
