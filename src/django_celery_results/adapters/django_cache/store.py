@@ -15,36 +15,35 @@ from ...domain.errors import PermanentStorageError, TransientStorageError
 from ...domain.keyvalue import DEFAULT_MAX_KEY_LENGTH
 from .errors import translated_errors
 
-#: Cache classes whose increment concurrent callers cannot interleave: Redis ``INCRBY``,
-#: memcached ``incr``/``decr`` and the local-memory cache's lock (within its one process).
-#: ``BaseCache.incr`` (database and file caches) is a read and a write: two callers can both
-#: read 3 and both write 4. Unknown classes count as not atomic, which only costs chords the
-#: polling unlock task.
+#: Cache classes that do an increment or an ``add`` as one step: Redis (``INCRBY``, ``SET NX``),
+#: memcached (``incr``/``decr``, ``add``) and the local-memory cache under its lock (within its
+#: one process).
+_ONE_STEP: Final = (
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django_redis.cache.RedisCache",
+)
+#: Cache classes that read, then write: ``BaseCache.incr`` (database and file caches) lets two
+#: callers both read 3 and both write 4; the database cache's ``add`` reads then inserts or
+#: updates (an expired row can be replaced twice); the file cache checks the file, then writes.
+_READ_THEN_WRITE: Final = (
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+#: Cache classes whose increment concurrent callers cannot interleave. Unknown classes count
+#: as not atomic, which only costs chords the polling unlock task.
 ATOMIC_INCREMENT: Final = {
-    "django.core.cache.backends.redis.RedisCache": True,
-    "django.core.cache.backends.memcached.PyMemcacheCache": True,
-    "django.core.cache.backends.memcached.PyLibMCCache": True,
-    "django.core.cache.backends.locmem.LocMemCache": True,
-    "django_redis.cache.RedisCache": True,
-    "django.core.cache.backends.db.DatabaseCache": False,
-    "django.core.cache.backends.filebased.FileBasedCache": False,
-    "django.core.cache.backends.dummy.DummyCache": False,
+    **dict.fromkeys(_ONE_STEP, True),
+    **dict.fromkeys(_READ_THEN_WRITE, False),
 }
 
-#: Cache classes whose ``add`` lets exactly one of concurrent callers store a key: Redis
-#: ``SET NX``, memcached ``add``, the local-memory cache's lock. The database cache reads then
-#: inserts or updates (an expired row can be replaced twice); the file cache checks the file,
-#: then writes it.
-ATOMIC_ADD: Final = {
-    "django.core.cache.backends.redis.RedisCache": True,
-    "django.core.cache.backends.memcached.PyMemcacheCache": True,
-    "django.core.cache.backends.memcached.PyLibMCCache": True,
-    "django.core.cache.backends.locmem.LocMemCache": True,
-    "django_redis.cache.RedisCache": True,
-    "django.core.cache.backends.db.DatabaseCache": False,
-    "django.core.cache.backends.filebased.FileBasedCache": False,
-    "django.core.cache.backends.dummy.DummyCache": False,
-}
+#: Cache classes whose ``add`` lets exactly one of concurrent callers store a key (the same
+#: classes as ``ATOMIC_INCREMENT`` today; kept apart, as they answer different questions).
+ATOMIC_ADD: Final = {**dict.fromkeys(_ONE_STEP, True), **dict.fromkeys(_READ_THEN_WRITE, False)}
 
 
 #: Cache classes that swallow a failed write: ``DatabaseCache`` catches every ``DatabaseError``

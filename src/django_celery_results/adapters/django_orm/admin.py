@@ -68,6 +68,20 @@ class _ReadOnlyAdmin(_ModelAdmin):
         return fields
 
 
+#: The task page's sections.
+_TASK_SUMMARY = (
+    "task_id",
+    "task_name",
+    "periodic_task_name",
+    "status",
+    "worker",
+    "content_type",
+    "content_encoding",
+)
+_TASK_CALL = ("task_args", "task_kwargs")
+_TASK_OUTCOME = ("result", "traceback", "meta", "date_created", "date_started", "date_done")
+
+
 @admin.register(TaskResult)
 class TaskResultAdmin(_ReadOnlyAdmin):
     """Task results: filter by state, worker, task and schedule entry; newest first."""
@@ -77,52 +91,12 @@ class TaskResultAdmin(_ReadOnlyAdmin):
     list_filter = ("status", "worker", "task_name", "periodic_task_name")
     search_fields = ("task_id", "task_name", "periodic_task_name")
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "task_id",
-                    "task_name",
-                    "periodic_task_name",
-                    "status",
-                    "worker",
-                    "content_type",
-                    "content_encoding",
-                )
-            },
-        ),
-        (_("Call"), {"fields": ("task_args", "task_kwargs")}),
-        (
-            _("Outcome"),
-            {
-                "fields": (
-                    "result",
-                    "traceback",
-                    "meta",
-                    "date_created",
-                    "date_started",
-                    "date_done",
-                )
-            },
-        ),
+        (None, {"fields": _TASK_SUMMARY}),
+        (_("Call"), {"fields": _TASK_CALL}),
+        (_("Outcome"), {"fields": _TASK_OUTCOME}),
     )
-    readonly_fields = (
-        "task_id",
-        "task_name",
-        "periodic_task_name",
-        "status",
-        "worker",
-        "content_type",
-        "content_encoding",
-        "task_args",
-        "task_kwargs",
-        "result",
-        "traceback",
-        "meta",
-        "date_created",
-        "date_started",
-        "date_done",
-    )
+    # Every field on the page; ALLOW_EDITS lifts all but ids and dates.
+    readonly_fields = _TASK_SUMMARY + _TASK_CALL + _TASK_OUTCOME
 
 
 @admin.register(GroupResult)

@@ -11,7 +11,7 @@ That is also why text columns are nullable (``DJ001``): NULL is what the old pac
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -21,8 +21,17 @@ from django.utils.translation import gettext_lazy as _
 from .managers import GroupResultManager, TaskResultManager
 
 if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import TypeAlias
+
     from celery import Celery
     from celery.result import GroupResult as CeleryGroupResult
+    from django.utils.functional import _StrOrPromise as StrOrPromise
+
+    TextColumn: TypeAlias = models.CharField[Any, str]
+    DateColumn: TypeAlias = models.DateTimeField[Any, datetime]
+    OptionalDateColumn: TypeAlias = models.DateTimeField[Any, datetime | None]
+    NullableText: TypeAlias = models.TextField[Any, str | None]
 
 __all__ = ["ID_MAX_LENGTH", "ChordCounter", "ChordPart", "GroupResult", "TaskResult"]
 
@@ -31,16 +40,84 @@ __all__ = ["ID_MAX_LENGTH", "ChordCounter", "ChordPart", "GroupResult", "TaskRes
 #: the same setting, so the schema and the models always agree.
 ID_MAX_LENGTH: int = getattr(settings, "DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH", 255)
 
+# Field factories for the columns several tables share: the same arguments as the old
+# package's fields (the migrations' state compares them), written once.
 
-class TaskResult(models.Model):
+
+def _id_field(label: StrOrPromise, help_text: StrOrPromise, *, unique: bool = False) -> TextColumn:
+    """A task or group id column, ``ID_MAX_LENGTH`` wide."""
+    return models.CharField(label, max_length=ID_MAX_LENGTH, unique=unique, help_text=help_text)
+
+
+def _created_field(help_text: StrOrPromise) -> DateColumn:
+    """``date_created``: set by the first save."""
+    return models.DateTimeField(_("created at"), auto_now_add=True, help_text=help_text)
+
+
+def _updated_field(help_text: StrOrPromise) -> DateColumn:
+    """``date_done``: set by every save."""
+    return models.DateTimeField(_("updated at"), auto_now=True, help_text=help_text)
+
+
+def _content_type_field(help_text: StrOrPromise) -> TextColumn:
+    """How the stored value was serialized."""
+    return models.CharField(_("content type"), max_length=128, help_text=help_text)
+
+
+def _content_encoding_field() -> TextColumn:
+    """The text encoding of the serialized data."""
+    return models.CharField(
+        _("content encoding"),
+        max_length=64,
+        help_text=_("The text encoding of the serialized data (binary means base64)."),
+    )
+
+
+def _optional_date_field(label: StrOrPromise, help_text: StrOrPromise) -> OptionalDateColumn:
+    """A date that is NULL until something happens (a chord's callback claimed, sent)."""
+    return models.DateTimeField(label, null=True, blank=True, default=None, help_text=help_text)
+
+
+def _serialized_field(label: StrOrPromise, help_text: StrOrPromise) -> NullableText:
+    """A serialized value: NULL when not recorded, not editable in forms."""
+    return models.TextField(label, null=True, default=None, editable=False, help_text=help_text)
+
+
+class _StoredResult(models.Model):
+    """What the task and group result tables share: newest first by default."""
+
+    class Meta:
+        """Abstract: no table of its own; the default ordering."""
+
+        abstract = True
+        ordering = ["-date_done"]  # noqa: RUF012 - Django reads Meta once; a list as in the migrations
+
+    #: The fields ``as_dict`` returns, in order.
+    dict_fields: ClassVar[tuple[str, ...]] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored fields by name (``dict_fields``), as Celery's meta names them."""
+        return {name: getattr(self, name) for name in self.dict_fields}
+
+
+def _result_meta(name: StrOrPromise, plural: StrOrPromise, **indexes: str) -> type[Any]:
+    """The ``Meta`` of a result table: its names, and one named index per field of ``indexes``.
+
+    It extends ``_StoredResult.Meta`` (the ordering), as Django's abstract models' children do.
+    """
+    options = {
+        "verbose_name": name,
+        "verbose_name_plural": plural,
+        "indexes": [models.Index(fields=[field], name=index) for field, index in indexes.items()],
+        "__doc__": "Names, and the named indexes of the old schema (ordering: _StoredResult).",
+    }
+    return type("Meta", (_StoredResult.Meta,), options)
+
+
+class TaskResult(_StoredResult):
     """The latest stored state of one Celery task."""
 
-    task_id = models.CharField(
-        _("task id"),
-        max_length=ID_MAX_LENGTH,
-        unique=True,
-        help_text=_("The id Celery gave the task."),
-    )
+    task_id = _id_field(_("task id"), _("The id Celery gave the task."), unique=True)
     periodic_task_name = models.CharField(  # noqa: DJ001
         _("periodic task name"),
         max_length=255,
@@ -76,38 +153,22 @@ class TaskResult(models.Model):
         default=None,
         help_text=_("The hostname of the worker that ran the task."),
     )
-    content_type = models.CharField(
-        _("content type"),
-        max_length=128,
-        help_text=_("How the result and meta were serialized, e.g. application/json."),
+    content_type = _content_type_field(
+        _("How the result and meta were serialized, e.g. application/json.")
     )
-    content_encoding = models.CharField(
-        _("content encoding"),
-        max_length=64,
-        help_text=_("The text encoding of the serialized data (binary means base64)."),
+    content_encoding = _content_encoding_field()
+    result = _serialized_field(
+        _("result"), _("The serialized return value, or exception of a failed task.")
     )
-    result = models.TextField(  # noqa: DJ001
-        _("result"),
-        null=True,
-        default=None,
-        editable=False,
-        help_text=_("The serialized return value, or exception of a failed task."),
-    )
-    date_created = models.DateTimeField(
-        _("created at"),
-        auto_now_add=True,
-        help_text=_("When the first state of the task was stored."),
-    )
+    date_created = _created_field(_("When the first state of the task was stored."))
     date_started = models.DateTimeField(
         _("started at"),
         null=True,
         default=None,
         help_text=_("When a worker started the task."),
     )
-    date_done = models.DateTimeField(
-        _("updated at"),
-        auto_now=True,
-        help_text=_("When the current state was stored (the finish time of a finished task)."),
+    date_done = _updated_field(
+        _("When the current state was stored (the finish time of a finished task).")
     )
     traceback = models.TextField(  # noqa: DJ001
         _("traceback"),
@@ -115,64 +176,50 @@ class TaskResult(models.Model):
         null=True,
         help_text=_("The traceback of a failed task."),
     )
-    meta = models.TextField(  # noqa: DJ001
-        _("meta"),
-        null=True,
-        default=None,
-        editable=False,
-        help_text=_("Serialized extra information: children, custom meta of the request."),
+    meta = _serialized_field(
+        _("meta"), _("Serialized extra information: children, custom meta of the request.")
     )
 
     objects = TaskResultManager()
 
-    class Meta:
-        """Names, default ordering and the named indexes of the old schema."""
+    #: ``as_dict``'s keys: the stored fields by name, as Celery's task meta names them.
+    dict_fields: ClassVar[tuple[str, ...]] = (
+        "task_id",
+        "task_name",
+        "task_args",
+        "task_kwargs",
+        "status",
+        "result",
+        "date_done",
+        "traceback",
+        "meta",
+        "worker",
+        "date_created",
+        "date_started",
+        "periodic_task_name",
+    )
 
-        verbose_name = _("task result")
-        verbose_name_plural = _("task results")
-        ordering = ["-date_done"]  # noqa: RUF012 - Django reads Meta once; a list as in the migrations
-        # The names are the ones the old package's migrations created; renaming one would
-        # make every existing database need a migration.
-        indexes = [  # noqa: RUF012 - Django reads Meta once
-            models.Index(fields=["task_name"], name="django_cele_task_na_08aec9_idx"),
-            models.Index(fields=["status"], name="django_cele_status_9b6201_idx"),
-            models.Index(fields=["worker"], name="django_cele_worker_d54dd8_idx"),
-            models.Index(fields=["date_created"], name="django_cele_date_cr_f04a50_idx"),
-            models.Index(fields=["date_done"], name="django_cele_date_do_f59aad_idx"),
-            models.Index(fields=["periodic_task_name"], name="django_cele_periodi_1993cf_idx"),
-        ]
+    # The index names are the ones the old package's migrations created; renaming one would
+    # make every existing database need a migration.
+    Meta = _result_meta(
+        _("task result"),
+        _("task results"),
+        task_name="django_cele_task_na_08aec9_idx",
+        status="django_cele_status_9b6201_idx",
+        worker="django_cele_worker_d54dd8_idx",
+        date_created="django_cele_date_cr_f04a50_idx",
+        date_done="django_cele_date_do_f59aad_idx",
+        periodic_task_name="django_cele_periodi_1993cf_idx",
+    )
 
     def __str__(self) -> str:
         return f"<Task: {self.task_id} ({self.status})>"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The stored fields by name, as Celery's task meta names them."""
-        return {
-            "task_id": self.task_id,
-            "task_name": self.task_name,
-            "task_args": self.task_args,
-            "task_kwargs": self.task_kwargs,
-            "status": self.status,
-            "result": self.result,
-            "date_done": self.date_done,
-            "traceback": self.traceback,
-            "meta": self.meta,
-            "worker": self.worker,
-            "date_created": self.date_created,
-            "date_started": self.date_started,
-            "periodic_task_name": self.periodic_task_name,
-        }
 
 
 class ChordCounter(models.Model):
     """How many header tasks of a chord have not reported yet (the ``django-db`` chord join)."""
 
-    group_id = models.CharField(
-        _("group id"),
-        max_length=ID_MAX_LENGTH,
-        unique=True,
-        help_text=_("The id of the chord's header group."),
-    )
+    group_id = _id_field(_("group id"), _("The id of the chord's header group."), unique=True)
     sub_tasks = models.TextField(
         _("header tasks"),
         help_text=_("The header's results as a JSON list of result tuples; see group_result()."),
@@ -200,19 +247,11 @@ class ChordCounter(models.Model):
         default=None,
         help_text=_("The chord's callback signature, serialized, with its own task id."),
     )
-    date_claimed = models.DateTimeField(
-        _("callback claimed"),
-        null=True,
-        blank=True,
-        default=None,
-        help_text=_("When a worker or recovery took on sending the callback."),
+    date_claimed = _optional_date_field(
+        _("callback claimed"), _("When a worker or recovery took on sending the callback.")
     )
-    date_done = models.DateTimeField(
-        _("callback done"),
-        null=True,
-        blank=True,
-        default=None,
-        help_text=_("When the callback was sent, or its ChordError stored."),
+    date_done = _optional_date_field(
+        _("callback done"), _("When the callback was sent, or its ChordError stored.")
     )
 
     class Meta:
@@ -242,16 +281,8 @@ class ChordPart(models.Model):
     fired the callback before the real last task finished.
     """
 
-    group_id = models.CharField(
-        _("group id"),
-        max_length=ID_MAX_LENGTH,
-        help_text=_("The id of the chord's header group."),
-    )
-    task_id = models.CharField(
-        _("task id"),
-        max_length=ID_MAX_LENGTH,
-        help_text=_("The header task that was counted."),
-    )
+    group_id = _id_field(_("group id"), _("The id of the chord's header group."))
+    task_id = _id_field(_("task id"), _("The header task that was counted."))
     date_done = models.DateTimeField(
         _("counted at"),
         default=timezone.now,
@@ -272,64 +303,29 @@ class ChordPart(models.Model):
         return f"<ChordPart: {self.task_id} of {self.group_id}>"
 
 
-class GroupResult(models.Model):
+class GroupResult(_StoredResult):
     """A saved Celery ``GroupResult`` (``GroupResult.save()``): its members' ids."""
 
-    group_id = models.CharField(
-        _("group id"),
-        max_length=ID_MAX_LENGTH,
-        unique=True,
-        help_text=_("The id Celery gave the group."),
-    )
-    date_created = models.DateTimeField(
-        _("created at"),
-        auto_now_add=True,
-        help_text=_("When the group was first saved."),
-    )
-    date_done = models.DateTimeField(
-        _("updated at"),
-        auto_now=True,
-        help_text=_("When the group was last saved."),
-    )
-    content_type = models.CharField(
-        _("content type"),
-        max_length=128,
-        help_text=_("How the result was serialized, e.g. application/json."),
-    )
-    content_encoding = models.CharField(
-        _("content encoding"),
-        max_length=64,
-        help_text=_("The text encoding of the serialized data (binary means base64)."),
-    )
-    result = models.TextField(  # noqa: DJ001
-        _("result"),
-        null=True,
-        default=None,
-        editable=False,
-        help_text=_("The serialized group: its id and its members' result tuples."),
+    group_id = _id_field(_("group id"), _("The id Celery gave the group."), unique=True)
+    date_created = _created_field(_("When the group was first saved."))
+    date_done = _updated_field(_("When the group was last saved."))
+    content_type = _content_type_field(_("How the result was serialized, e.g. application/json."))
+    content_encoding = _content_encoding_field()
+    result = _serialized_field(
+        _("result"), _("The serialized group: its id and its members' result tuples.")
     )
 
     objects = GroupResultManager()
 
-    class Meta:
-        """Names, default ordering and the named indexes of the old schema."""
+    #: ``as_dict``'s keys, as Celery's group meta names them.
+    dict_fields: ClassVar[tuple[str, ...]] = ("group_id", "result", "date_done", "date_created")
 
-        verbose_name = _("group result")
-        verbose_name_plural = _("group results")
-        ordering = ["-date_done"]  # noqa: RUF012 - Django reads Meta once; a list as in the migrations
-        indexes = [  # noqa: RUF012 - Django reads Meta once
-            models.Index(fields=["date_created"], name="django_cele_date_cr_bd6c1d_idx"),
-            models.Index(fields=["date_done"], name="django_cele_date_do_caae0e_idx"),
-        ]
+    Meta = _result_meta(
+        _("group result"),
+        _("group results"),
+        date_created="django_cele_date_cr_bd6c1d_idx",
+        date_done="django_cele_date_do_caae0e_idx",
+    )
 
     def __str__(self) -> str:
         return f"<Group: {self.group_id}>"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The stored fields by name, as Celery's group meta names them."""
-        return {
-            "group_id": self.group_id,
-            "result": self.result,
-            "date_done": self.date_done,
-            "date_created": self.date_created,
-        }
