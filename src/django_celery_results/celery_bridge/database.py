@@ -1,57 +1,40 @@
-"""``DatabaseBackend``: Celery's ``django-db`` result backend over the domain's ResultStore."""
+"""``DatabaseBackend``: Celery's ``django-db`` result backend over the domain's ResultStore.
+
+Each Celery hook is a few lines: ``task_meta.RecordTranslation`` turns Celery's requests and
+metas into records and back, the ``ResultStore`` that the composition root built stores them,
+and ``chords`` holds the chord steps both backends share.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
-from celery import Celery, maybe_signature, states
+from celery import Celery, states
 from celery.backends.base import BaseBackend
-from celery.exceptions import ChordError
-from celery.result import GroupResult, result_from_tuple
-from django.conf import settings
-from django.utils import timezone as django_timezone
-from kombu.exceptions import DecodeError
+from celery.exceptions import BackendStoreError
+from celery.result import GroupResult
 
 from ..domain import codec
-from ..domain.errors import InvalidRecordError
-from ..domain.records import ChordCounter, GroupRecord, PartCount, TaskRecord
+from ..domain.records import ChordCounter, PartCount
 from ..domain.results import ResultStore
-from ..domain.retry import RetryPolicy
 from .chord_size import chord_size
-from .chords import on_part_counted, recover_chords
 from .composition import DatabaseStores
-from .polling import NativeJoin
-from .recovery import RecoveryReport, chord_recovery_grace
+from .hooks import SharedHooks, StateWrite
+from .recovery import RecoveryReport
 from .retrying import retrying
 from .serialization import KombuSerializer
+from .task_meta import CeleryClock, RecordTranslation, pending_meta
+
+__all__ = ["DatabaseBackend"]
 
 logger = logging.getLogger(__name__)
 
 
-def _as_configured(value: datetime | None) -> datetime | None:
-    """A stored date as Django's ``USE_TZ`` wants it: aware, or naive local time without it."""
-    if value is None or settings.USE_TZ:
-        return value
-    return django_timezone.make_naive(value, django_timezone.get_default_timezone())
-
-
-class _UtcClock:
-    """The Celery app's clock (``app.now()``), which honours ``enable_utc`` and ``timezone``."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def now(self) -> datetime:
-        now: datetime = self._app.now()
-        return now
-
-
-class DatabaseBackend(NativeJoin, BaseBackend):
+class DatabaseBackend(SharedHooks, BaseBackend):
     """Celery result backend keeping results through Django (``result_backend = "django-db"``).
 
     Which storage it uses is chosen once, at first use, by the
@@ -68,14 +51,13 @@ class DatabaseBackend(NativeJoin, BaseBackend):
     #: Seconds between polls of a pending result in ``AsyncResult.get()``.
     subpolling_interval = 0.5
 
-    #: ``GroupResult.join_native`` reads a whole group per poll through ``get_many``.
-    supports_native_join = True
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._serializer = KombuSerializer(self.serializer, self.accept)
-        self._retry_policy = RetryPolicy()
-        self._stores = DatabaseStores(_UtcClock(self.app))
+        self._stores = DatabaseStores(CeleryClock(self.app))
+        self._translation = RecordTranslation(
+            self.app, self._serializer, self.current_task_children
+        )
 
     # -- composition -------------------------------------------------------------------------
 
@@ -91,6 +73,7 @@ class DatabaseBackend(NativeJoin, BaseBackend):
     @property
     def TaskModel(self) -> type[Any]:  # noqa: N802 - the old package's public attribute name
         """The ``TaskResult`` model (kept for code that reached it through the backend)."""
+        # At first use: the models need Django's app registry, which a backend may precede.
         from ..adapters.django_orm.models import TaskResult
 
         return TaskResult
@@ -115,137 +98,20 @@ class DatabaseBackend(NativeJoin, BaseBackend):
 
     # -- tasks -------------------------------------------------------------------------------
 
-    def _store_result(
-        self,
-        task_id: str,
-        result: Any,
-        state: str,
-        traceback: str | None = None,
-        request: Any = None,
-        using: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Store a task's state: one conditional write, never overwriting a final SUCCESS."""
-        encoded = codec.encode(self._serializer, result)
-        record = TaskRecord(
-            task_id=task_id,
-            status=state,
-            content_type=encoded.content_type,
-            content_encoding=encoded.content_encoding,
-            result=encoded.text,
-            # Stored for every failure, extended or not: the old package dropped it unless
-            # result_extended was on, leaving failures with no trace in the admin.
-            traceback=traceback,
-            meta=codec.encode(self._serializer, self._meta_for(request)).text,
-            **self._extended_fields(request),
+    def _write_state(self, write: StateWrite) -> bool:
+        """One conditional write of the task's record (``_store_result``'s storage step)."""
+        record = self._translation.task_record(
+            write.task_id, write.result, write.state, write.traceback, write.request
         )
-        chord_part = kwargs.get("chord_part")
-        if chord_part is not None:
-            # From mark_as_done: a chord header task's result, stored and counted together.
-            group_id, counts = chord_part
-            written, part = self._store_for(using).store_chord_part(record, group_id)
-            counts.append(part)
-        else:
-            written = self._store_for(using).store_task(record)
-        if not written:
-            logger.info(
-                "Result of task %s kept as stored: state %s may not replace it", task_id, state
-            )
-        return result
-
-    def _meta_for(self, request: Any) -> dict[str, Any]:
-        request = request or self._current_request()
-        meta: dict[str, Any] = dict(getattr(request, "meta", None) or {})
-        meta["children"] = self.current_task_children(request)
-        if getattr(request, "group", None):
-            meta["group_id"] = request.group
-        if getattr(request, "parent_id", None):
-            meta["parent_id"] = request.parent_id
-        if request is not None and self.app.conf.find_value_for_key("extended", "result"):
-            meta["retries"] = getattr(request, "retries", None)
-            delivery_info = getattr(request, "delivery_info", None) or {}
-            meta["queue"] = delivery_info.get("routing_key")
-        return meta
-
-    @staticmethod
-    def _current_request() -> Any:
-        from celery import current_task
-
-        return getattr(current_task, "request", None)
-
-    def _extended_fields(self, request: Any) -> dict[str, Any]:
-        if request is None or not self.app.conf.find_value_for_key("extended", "result"):
-            return {}
-        # argsrepr/kwargsrepr (task protocol 2) are what the sender chose to show, possibly
-        # masking secrets; the raw arguments are the fallback for protocol 1.
-        args = getattr(request, "argsrepr", None)
-        if args is None:
-            args = getattr(request, "args", None)
-        kwargs = getattr(request, "kwargsrepr", None)
-        if kwargs is None:
-            kwargs = getattr(request, "kwargs", None)
-        return {
-            "task_name": getattr(request, "task", None),
-            "task_args": None if args is None else codec.encode(self._serializer, args).text,
-            "task_kwargs": None if kwargs is None else codec.encode(self._serializer, kwargs).text,
-            "worker": getattr(request, "hostname", None),
-            "periodic_task_name": getattr(request, "periodic_task_name", None),
-        }
+        return self._store_for(write.using).store_task(record)
 
     def _get_task_meta_for(self, task_id: str) -> dict[str, Any]:
         """The stored meta of ``task_id`` as Celery expects it; PENDING when nothing is stored."""
         record = self.result_store.get_task(task_id)
         if record is None:
-            return {
-                "task_id": task_id,
-                "status": states.PENDING,
-                "result": None,
-                "traceback": None,
-                "children": None,
-                "date_done": None,
-            }
-        meta: dict[str, Any] = self.meta_from_decoded(self._meta_from_record(record))
+            return pending_meta(task_id)
+        meta: dict[str, Any] = self.meta_from_decoded(self._translation.task_meta(record))
         return meta
-
-    def _meta_from_record(self, record: TaskRecord) -> dict[str, Any]:
-        decode = self._decoder(record.content_type, record.content_encoding)
-        meta = decode(record.meta, "meta") or {}
-        task_args = self._decode_arguments(decode, record.task_args, "task_args")
-        task_kwargs = self._decode_arguments(decode, record.task_kwargs, "task_kwargs")
-        return {
-            "children": None,
-            **(meta if isinstance(meta, dict) else {}),
-            "task_id": record.task_id,
-            "status": record.status,
-            "result": decode(record.result),
-            "traceback": record.traceback,
-            "date_done": _as_configured(record.date_done),
-            "date_created": _as_configured(record.date_created),
-            "date_started": _as_configured(record.date_started),
-            "name": record.task_name,
-            "task_name": record.task_name,
-            "args": task_args,
-            "kwargs": task_kwargs,
-            "task_args": task_args,
-            "task_kwargs": task_kwargs,
-            "worker": record.worker,
-            "periodic_task_name": record.periodic_task_name,
-        }
-
-    def _decoder(self, content_type: str, content_encoding: str) -> Any:
-        def decode(text: str | None, field: str = "result") -> Any:
-            return codec.decode(self._serializer, content_type, content_encoding, text, field=field)
-
-        return decode
-
-    @staticmethod
-    def _decode_arguments(decode: Any, text: str | None, field: str) -> Any:
-        # Arguments are shown, not computed with: text a serializer cannot read (an older
-        # writer's repr) is returned as it is stored rather than failing the whole read.
-        try:
-            return decode(text, field)
-        except (DecodeError, InvalidRecordError, ValueError):
-            return text
 
     def _forget(self, task_id: str) -> None:
         """Remove a task's result."""
@@ -256,45 +122,25 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         record = self.result_store.get_task(task_id)
         return record is not None and record.status != states.PENDING
 
-    # -- native join -------------------------------------------------------------------------
-
     def _read_ready(
         self, pending: list[str], ready_states: frozenset[str]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """One ``SELECT`` per chunk of ids (the repository's ``get_many``) per poll."""
+        """The native join's poll: one ``SELECT`` per chunk of ids (``get_many``)."""
         for task_id, record in self.result_store.get_tasks(pending).items():
             if record.status in ready_states:
-                yield task_id, self.meta_from_decoded(self._meta_from_record(record))
+                yield task_id, self.meta_from_decoded(self._translation.task_meta(record))
 
     # -- groups ------------------------------------------------------------------------------
 
     def _save_group(self, group_id: str, group_result: GroupResult) -> GroupResult:
         """Save a group result (its members' ids) so ``GroupResult.restore`` finds it."""
-        encoded = codec.encode(self._serializer, group_result.as_tuple())
-        self.result_store.save_group(
-            GroupRecord(
-                group_id=group_id,
-                content_type=encoded.content_type,
-                content_encoding=encoded.content_encoding,
-                result=encoded.text,
-            )
-        )
+        self.result_store.save_group(self._translation.group_record(group_id, group_result))
         return group_result
 
     def _restore_group(self, group_id: str) -> dict[str, Any] | None:
         """The saved group, or None for an unknown id (not an error)."""
         record = self.result_store.get_group(group_id)
-        if record is None:
-            return None
-        decoded = codec.decode(
-            self._serializer, record.content_type, record.content_encoding, record.result
-        )
-        return {
-            "group_id": record.group_id,
-            "result": None if not decoded else result_from_tuple(decoded, app=self.app),
-            "date_done": _as_configured(record.date_done),
-            "date_created": _as_configured(record.date_created),
-        }
+        return None if record is None else self._translation.group_meta(record)
 
     def _delete_group(self, group_id: str) -> None:
         """Remove a saved group; an unknown id is not an error."""
@@ -318,68 +164,19 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         report = self.result_store.delete_expired(expires)
         logger.info("Expired %d task results and %d group results", report.tasks, report.groups)
 
-    # -- retries -----------------------------------------------------------------------------
-
-    def exception_safe_to_retry(self, exc: BaseException) -> bool:
-        """Whether Celery's ``result_backend_always_retry`` loop may retry after ``exc``.
-
-        Only transient storage failures (lost connection, deadlock, lock timeout) qualify; the
-        adapter that raised it has already reset the failed connection of its own alias.
-        """
-        return self._retry_policy.is_retryable(exc)
-
     # -- chords ------------------------------------------------------------------------------
 
     def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
         """Start counting a chord's header tasks before they run."""
-        header = (
-            header_result_args
-            if isinstance(header_result_args, GroupResult)
-            else self.app.GroupResult(*header_result_args)
-        )
-        members = [r.as_tuple() for r in header]
-        size = chord_size(header, body)
-        if not header.id:
-            raise ChordError("A chord header needs a group id to be counted")
+        header = self._chord_header_of(header_result_args)
         self.result_store.start_chord(
             ChordCounter(
                 group_id=header.id,
-                sub_tasks=json.dumps(members),
-                count=size,
-                callback=self._encode_callback(body),
+                sub_tasks=json.dumps([r.as_tuple() for r in header]),
+                count=chord_size(header, body),
+                callback=self._translation.callback_text(body),
             )
         )
-
-    def _encode_callback(self, body: Any) -> str | None:
-        """The chord's callback signature as stored for recovery (None if it cannot be).
-
-        Serialized with the result serializer (so ``accept_content`` guards its reading) and
-        kept with its content type and encoding, as one JSON text.
-        """
-        try:
-            encoded = codec.encode(self._serializer, dict(body))
-        except Exception as exc:
-            # The chord still runs; only its recovery after a worker crash is lost.
-            logger.warning("Chord callback %r cannot be stored for recovery: %r", body, exc)
-            return None
-        return json.dumps(
-            {
-                "content_type": encoded.content_type,
-                "content_encoding": encoded.content_encoding,
-                "body": encoded.text,
-            }
-        )
-
-    def _decode_callback(self, stored: str) -> Any:
-        envelope = json.loads(stored)
-        body = codec.decode(
-            self._serializer,
-            envelope["content_type"],
-            envelope["content_encoding"],
-            envelope["body"],
-            field="callback",
-        )
-        return maybe_signature(body, app=self.app)
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, **kwargs: Any) -> None:
         """Count one header task, once; the one that counts the last sends the callback.
@@ -412,51 +209,64 @@ class DatabaseBackend(NativeJoin, BaseBackend):
 
         Celery stores the result, then calls ``on_chord_part_return``: two transactions per
         header task. Here both go to ``ResultStore.store_chord_part`` (one transaction, one
-        statement on PostgreSQL), through Celery's ``store_result`` so its retry policy
-        (``result_backend_always_retry``) covers the pair. A subclass that overrides
-        ``on_chord_part_return`` keeps Celery's two steps, so its override still runs.
+        statement on PostgreSQL; see ``_store_chord_part``). A subclass that overrides
+        ``on_chord_part_return``, ``store_result`` or ``_store_result`` keeps Celery's two
+        steps, so its override still runs.
         """
         group_id = getattr(request, "group", None)
         own_part = getattr(request, "chord", None) and getattr(request, "id", None) == task_id
-        ours = type(self).on_chord_part_return is DatabaseBackend.on_chord_part_return
-        ignored = getattr(request, "ignore_result", False)
-        if not (group_id and own_part and store_result and ours) or ignored:
+        if not (group_id and own_part and store_result and self._stores_parts_itself()) or getattr(
+            request, "ignore_result", False
+        ):
             super().mark_as_done(task_id, result, request, store_result, state)
             return
-        counts: list[PartCount] = []
-        self.store_result(task_id, result, state, request=request, chord_part=(group_id, counts))
-        if not counts:
-            # A subclass's _store_result that did not pass the keyword on stored only the
-            # result: count the part as Celery would.
-            self.on_chord_part_return(request, state, result)
-            return
-        self._part_counted(request, str(group_id), counts[-1])
+        part = self._store_chord_part(task_id, result, state, request, str(group_id))
+        self._part_counted(request, str(group_id), part)
 
-    def _part_counted(self, request: Any, group_id: str, part: PartCount) -> None:
-        """What follows counting a header task: the step both backends share (``chords``)."""
-        store = self.result_store
-        on_part_counted(
-            self,
-            request,
-            group_id,
-            part,
-            read_header=lambda: self._chord_header(group_id),
-            finish_chord=lambda header: store.finish_chord(group_id),
-            claim_callback=partial(
-                store.claim_chord_callback, group_id, self.chord_recovery_grace, store.now()
-            ),
-            callback_done=lambda: store.chord_callback_done(group_id),
+    def _stores_parts_itself(self) -> bool:
+        """Whether no subclass overrides a hook that the one-step chord part would bypass."""
+        cls = type(self)
+        return (
+            cls.on_chord_part_return is DatabaseBackend.on_chord_part_return
+            and cls.store_result is BaseBackend.store_result
+            and cls._store_result is SharedHooks._store_result
         )
 
-    @property
-    def chord_recovery_grace(self) -> timedelta:
-        """How long a finished chord's callback may go unsent before recovery sends it.
+    def _store_chord_part(
+        self, task_id: str, result: Any, state: str, request: Any, group_id: str
+    ) -> PartCount:
+        """Celery's ``store_result`` for a chord header task: stored and counted in one step.
 
-        ``DJANGO_CELERY_RESULTS_CHORD_RECOVERY_GRACE`` (seconds or a timedelta; default five
-        minutes). A claim older than this is taken over, so keep it well above the time a
-        callback takes to send (``result_chord_join_timeout`` plus the broker's publish).
+        The same encoding and the same retries as Celery's (``result_backend_always_retry``),
+        giving up with Celery's ``BackendStoreError``; returns how the part was counted.
         """
-        return chord_recovery_grace()
+        encoded = self.encode_result(result, state)
+        record = self._translation.task_record(task_id, encoded, state, None, request)
+        written, part = retrying(
+            self,
+            lambda: self.result_store.store_chord_part(record, group_id),
+            f"Storing task {task_id} of chord {group_id}",
+            giving_up=lambda: _store_failed(task_id, state),
+        )
+        self._report_kept(written, task_id, state)
+        return part
+
+    def _claimer(self, grace: timedelta) -> Callable[[str], bool]:
+        """Claims stamped with the time of each chord's first claim by this claimer."""
+        store = self.result_store
+        claims: dict[str, datetime] = {}
+        # Each chord's claim keeps its time, so a retried claim recognises itself.
+        return lambda group_id: store.claim_chord_callback(
+            group_id, grace, claims.setdefault(group_id, store.now())
+        )
+
+    def _callback_done(self, group_id: str) -> None:
+        """Mark the chord's counter done."""
+        self.result_store.chord_callback_done(group_id)
+
+    def _finish_chord(self, group_id: str, header: GroupResult | None) -> None:
+        """Delete the chord's counter and counted parts."""
+        self.result_store.finish_chord(group_id)
 
     def chords_awaiting_recovery(self, grace: timedelta, limit: int = 100) -> list[str]:
         """The group ids recovery would send the callbacks of now (nothing is claimed)."""
@@ -476,36 +286,26 @@ class DatabaseBackend(NativeJoin, BaseBackend):
         """
         grace = self.chord_recovery_grace if grace is None else grace
         store = self.result_store
-        claims: dict[str, datetime] = {}
-        return recover_chords(
-            self,
+        return self._recover(
             grace,
             due=lambda: [
-                (counter.group_id, self._stored_callback(counter.callback))
+                (counter.group_id, self._translation.stored_callback(counter.callback))
                 for counter in store.chords_to_recover(grace, limit)
             ],
-            # Each chord's claim keeps its time, so a retried claim recognises itself.
-            claim_callback=lambda group_id: store.claim_chord_callback(
-                group_id, grace, claims.setdefault(group_id, store.now())
-            ),
-            read_header=self._chord_header,
-            callback_done=store.chord_callback_done,
-            finish_chord=lambda group_id, header: store.finish_chord(group_id),
         )
-
-    def _stored_callback(self, stored: str | None) -> Any:
-        # The callback's signature, or the exception that reading it raised.
-        try:
-            return self._decode_callback(stored or "")
-        except Exception as exc:
-            return exc
 
     def _chord_header(self, group_id: str) -> GroupResult | None:
         """The chord's header, from its counter's ``sub_tasks`` (None when the counter is gone)."""
         counter = self.result_store.get_chord(group_id)
         if counter is None:
             return None
-        members = [
-            result_from_tuple(member, app=self.app) for member in json.loads(counter.sub_tasks)
-        ]
-        return self.app.GroupResult(group_id, members)
+        return self._translation.chord_header(group_id, counter.sub_tasks)
+
+
+def _store_failed(task_id: str, state: str) -> Exception:
+    """The error Celery's ``store_result`` gives up with, naming the task and the state."""
+    return BackendStoreError(  # celery-types leaves out its keywords
+        "failed to store result on the backend",
+        task_id=task_id,  # type: ignore[call-arg]
+        state=state,
+    )

@@ -1,4 +1,8 @@
-"""Celery's ``get_many`` (the native join's polling loop), written once for both backends."""
+"""Celery's ``get_many`` and ``iter_native`` (the native join), written once for both backends.
+
+The bookkeeping (pending ids, nested groups, timeout and poll limit) is the domain's
+(``domain/joins.py``); here are the reads, the sleeps, Celery's result cache and result types.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ from celery import states
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import ResultSet
 
+from ..domain.joins import NestedJoin, PollLimits, poll_interval
 from .retrying import retrying
+
+__all__ = ["NativeJoin"]
 
 
 class NativeJoin:
@@ -61,8 +68,7 @@ class NativeJoin:
             if cached is not None and cached.get("status") in READY_STATES:
                 pending.discard(task_id)
                 yield task_id, cached
-        started = time.monotonic()
-        iterations = 0
+        limits = PollLimits(time.monotonic(), timeout, max_iterations)
         while pending:
             # One poll is a read: retried under result_backend_always_retry, as Celery retries
             # get_task_meta, so a connection reset does not end a chord's join in a ChordError.
@@ -80,14 +86,13 @@ class NativeJoin:
                 yield task_id, meta
             if not pending:
                 return
-            if timeout is not None and time.monotonic() - started >= timeout:
+            if limits.timed_out(time.monotonic()):
                 raise CeleryTimeoutError(f"The operation timed out ({timeout} s).")
             if on_interval is not None:
                 on_interval()
-            iterations += 1
-            if max_iterations is not None and iterations >= max_iterations:
+            if not limits.count_poll():
                 return
-            time.sleep(0.5 if interval is None else interval)
+            time.sleep(poll_interval(interval))
 
     def wait_for(
         self,
@@ -138,34 +143,28 @@ class NativeJoin:
         self._ensure_not_eager()  # type: ignore[attr-defined]
         # celery-types types members as AsyncResult; a nested group is a ResultSet at run time.
         members: list[Any] = list(result.results or [])
-        direct = {self._task_key(m.id) for m in members if not isinstance(m, ResultSet)}
-        unfinished: list[tuple[Any, set[str]]] = []
-        for member in members:
-            if isinstance(member, ResultSet):
-                inner = {self._task_key(task_id) for task_id in _leaf_ids(member)}
-                if inner:
-                    unfinished.append((member, inner))
-                else:
-                    # Nested members are GroupResults (ids); celery-types' ResultSet has none.
-                    yield member.id, member.results  # type: ignore[attr-defined]
-        polled = direct.union(*(inner for _, inner in unfinished))
+        join: NestedJoin[Any] = NestedJoin(
+            (self._task_key(m.id) for m in members if not isinstance(m, ResultSet)),
+            (
+                (member, [self._task_key(task_id) for task_id in _leaf_ids(member)])
+                for member in members
+                if isinstance(member, ResultSet)
+            ),
+        )
+        for empty in join.empty_groups:
+            yield empty.id, empty.results
+        polled = join.polled()
         if not polled:
             return
         for task_id, meta in self.get_many(
             polled, timeout=timeout, interval=interval, no_ack=no_ack, on_interval=on_interval
         ):
-            if task_id in direct:
+            if task_id in join.direct:
                 if on_message is not None:
                     on_message(meta)
                 yield task_id, meta
-            still_unfinished = []
-            for group_result, inner in unfinished:
-                inner.discard(task_id)
-                if inner:
-                    still_unfinished.append((group_result, inner))
-                else:
-                    yield group_result.id, group_result.results
-            unfinished = still_unfinished
+            for group_result in join.completed_by(task_id):
+                yield group_result.id, group_result.results
 
 
 def _leaf_ids(results: ResultSet) -> Iterator[str]:

@@ -24,12 +24,19 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-def retrying(backend: Any, step: Callable[[], _T], what: str) -> _T:
+def retrying(
+    backend: Any,
+    step: Callable[[], _T],
+    what: str,
+    giving_up: Callable[[], Exception] | None = None,
+) -> _T:
     """``step()``, retried while it fails transiently and retries are on and left.
 
     Without ``result_backend_always_retry`` the first error propagates, as Celery's own
     steps do. ``what`` names the step in the log. The step must be safe to run again after a
-    failure whose effect is unknown (a reply lost after the server applied it).
+    failure whose effect is unknown (a reply lost after the server applied it). When the
+    retries run out, the last error propagates, or the one ``giving_up()`` makes (with the
+    last as its cause), as Celery's ``store_result`` raises its ``BackendStoreError``.
     """
     retries = 0
     while True:
@@ -41,7 +48,9 @@ def retrying(backend: Any, step: Callable[[], _T], what: str) -> _T:
             ):
                 raise
             if retries >= backend.max_retries:
-                raise
+                if giving_up is None:
+                    raise
+                raise giving_up() from exc
             retries += 1
             delay = (
                 get_exponential_backoff_interval(

@@ -217,13 +217,6 @@ class TaskResultManager(ResultManager["TaskResult"]):
 class GroupResultManager(ResultManager["GroupResult"]):
     """Manager of ``GroupResult``: the old package's ``get_group`` / ``store_group_result``."""
 
-    def _expiring_repository(self, store: ResultStore) -> GroupRepository:
-        return store.groups
-
-    def get_group(self, group_id: str) -> GroupResult:
-        """The stored group ``group_id``, or a new unsaved one if none."""
-        return self._get_or_new(group_id=group_id)
-
     def store_group_result(
         self,
         content_type: str,
@@ -242,3 +235,10 @@ class GroupResultManager(ResultManager["GroupResult"]):
         )
         _result_store(alias).save_group(record)
         return self._written(alias, group_id=group_id)
+
+    def _expiring_repository(self, store: ResultStore) -> GroupRepository:
+        return store.groups
+
+    def get_group(self, group_id: str) -> GroupResult:
+        """The stored group ``group_id``, or a new unsaved one if none."""
+        return self._get_or_new(group_id=group_id)
