@@ -6,6 +6,8 @@ from typing import Any
 
 from celery.result import ResultSet
 
+__all__ = ["chord_size"]
+
 
 def chord_size(header: Any, body: Any) -> int:
     """The number of header tasks whose return counts towards the chord ``body``.

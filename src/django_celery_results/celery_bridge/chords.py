@@ -22,6 +22,17 @@ from ..domain.records import PartCount
 from .recovery import RecoveryReport
 from .retrying import retrying
 
+__all__ = [
+    "ChordBackend",
+    "before_sending_callback",
+    "fail_chord",
+    "fire_chord_callback",
+    "hold_before_sending_callback",
+    "on_part_counted",
+    "recover_chords",
+]
+
+
 logger = logging.getLogger(__name__)
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from kombu.serialization import dumps, loads
 
+__all__ = ["KombuSerializer"]
+
 
 class KombuSerializer:
     """Serializes with one kombu serializer; deserializes whatever content type a row says.

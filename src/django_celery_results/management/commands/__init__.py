@@ -1,1 +1,5 @@
 """The app's ``manage.py`` commands, one module each."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
