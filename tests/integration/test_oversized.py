@@ -33,6 +33,7 @@ from django_celery_results.domain.errors import PermanentStorageError, Transient
 from django_celery_results.domain.records import ChordCounter
 from tests import settings as test_settings
 from tests.contract import full_group, full_task
+from tests.integration.orm_support import server_aliases
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -196,15 +197,7 @@ def test_sqlite_refusal_keeps_the_working_connection(db_alias: str, limit: int) 
     repo.store(full_task("after"))
 
 
-def _server_aliases() -> list[Any]:
-    return [
-        pytest.param(alias, id=alias)
-        for alias in ("postgres", "mariadb")
-        if alias in test_settings.DATABASES
-    ] or [pytest.param("postgres", marks=pytest.mark.skip(reason="no database server"))]
-
-
-@pytest.mark.parametrize("db_alias", _server_aliases())
+@pytest.mark.parametrize("db_alias", server_aliases())
 def test_lost_connection_during_an_oversized_write_is_permanent(db_alias: str, limit: int) -> None:
     """A connection lost while sending a write over the limit is the refusal: permanent."""
     repo = DjangoTaskRepository(using=db_alias)
@@ -216,7 +209,7 @@ def test_lost_connection_during_an_oversized_write_is_permanent(db_alias: str, l
     repo.store(full_task("after"))
 
 
-@pytest.mark.parametrize("db_alias", _server_aliases())
+@pytest.mark.parametrize("db_alias", server_aliases())
 @pytest.mark.parametrize("size", [10, 100_000], ids=["small", "large-within-limit"])
 def test_killed_connection_is_still_transient_and_reset(
     db_alias: str, limit: int, size: int
