@@ -372,3 +372,17 @@ def test_transient_failure_without_always_retry_is_raised(db_alias: str) -> None
             backend.store_result(uuid(), 2, states.SUCCESS)
         assert caught.value.alias == db_alias
         assert backend.exception_safe_to_retry(caught.value)
+
+
+def test_managers_write_through_the_store_the_app_handed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """apps.ready() gives the managers the root's ORM store factory; without it they say so."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_celery_results.adapters.django_orm import managers
+
+    assert managers._result_stores == [composition.orm_result_store]
+    monkeypatch.setattr(managers, "_result_stores", [])
+    with pytest.raises(ImproperlyConfigured, match="INSTALLED_APPS"):
+        TaskResult.objects.store_result("application/json", "utf-8", uuid(), "1", states.SUCCESS)
