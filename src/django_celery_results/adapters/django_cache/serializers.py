@@ -21,6 +21,8 @@ from typing import Any, Final
 
 from ...domain.errors import InvalidRecordError
 
+__all__ = ["TextMemcacheSerde", "TextRedisSerializer"]
+
 #: pymemcache's flags (``pymemcache.serde``), repeated so this module imports without it.
 _FLAG_BYTES: Final = 0
 _FLAG_INTEGER: Final = 1 << 1

@@ -15,6 +15,8 @@ from ...domain.errors import PermanentStorageError, TransientStorageError
 from ...domain.keyvalue import DEFAULT_MAX_KEY_LENGTH
 from .errors import translated_errors
 
+__all__ = ["ATOMIC_ADD", "ATOMIC_INCREMENT", "SILENT_WRITE_FAILURES", "DjangoCacheStore"]
+
 #: Cache classes that do an increment or an ``add`` as one step: Redis (``INCRBY``, ``SET NX``),
 #: memcached (``incr``/``decr``, ``add``) and the local-memory cache under its lock (within its
 #: one process).
