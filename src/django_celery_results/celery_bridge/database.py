@@ -215,9 +215,8 @@ class DatabaseBackend(SharedHooks, BaseBackend):
         """
         group_id = getattr(request, "group", None)
         own_part = getattr(request, "chord", None) and getattr(request, "id", None) == task_id
-        if not (group_id and own_part and store_result and self._stores_parts_itself()) or getattr(
-            request, "ignore_result", False
-        ):
+        ignored = getattr(request, "ignore_result", False)
+        if ignored or not (group_id and own_part and store_result and self._stores_parts_itself()):
             super().mark_as_done(task_id, result, request, store_result, state)
             return
         part = self._store_chord_part(task_id, result, state, request, str(group_id))
