@@ -168,7 +168,7 @@ class SqlDialect:
         return bool(cursor.rowcount)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class PortableDialect(SqlDialect):
     """Standard SQL, for a vendor we have no dialect for (and SQLite before 3.24)."""
 
@@ -191,7 +191,7 @@ class PortableDialect(SqlDialect):
         )
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class OnConflictDialect(SqlDialect):
     """``INSERT ... ON CONFLICT``: PostgreSQL, SQLite >= 3.24.
 
@@ -270,7 +270,7 @@ class OnConflictDialect(SqlDialect):
         )
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class DuplicateKeyDialect(SqlDialect):
     """``INSERT ... ON DUPLICATE KEY UPDATE``: MySQL, MariaDB.
 
