@@ -1,4 +1,4 @@
-"""``CacheBackend``: Celery's ``django-cache`` result backend over the domain's KeyValueResults.
+"""``CacheBackend``: Celery's ``django-cache`` backend over the domain's KeyValueResultStore.
 
 Each Celery hook is a few lines: ``cache_values`` turns Celery's ids, keys and values into
 text and stored values, the key-value use cases (``domain/keyvalue``) over the store that the
@@ -81,7 +81,7 @@ class CacheBackend(SharedHooks, KeyValueHooks, KeyValueStoreBackend):
         self, app: Any, *args: Any, store: KeyValueStore | None = None, **kwargs: Any
     ) -> None:
         self._store = store
-        self._results: keyvalue.KeyValueResults | None = None
+        self._results: keyvalue.KeyValueResultStore | None = None
         # Celery's __init__ reads ``implements_incr`` to rebind ``apply_chord``; ours dispatches
         # itself, so it reads False there and the store's capability is asked at first use
         # (after Django's settings are ready), not at construction.
@@ -118,10 +118,10 @@ class CacheBackend(SharedHooks, KeyValueHooks, KeyValueStoreBackend):
         return self._store
 
     @property
-    def results(self) -> keyvalue.KeyValueResults:
+    def results(self) -> keyvalue.KeyValueResultStore:
         """The use cases over the store, with Celery's key prefixes (and global prefix)."""
         if self._results is None:
-            self._results = keyvalue.KeyValueResults(
+            self._results = keyvalue.KeyValueResultStore(
                 self.store,
                 key_naming(
                     self.task_keyprefix,
@@ -147,7 +147,7 @@ class CacheBackend(SharedHooks, KeyValueHooks, KeyValueStoreBackend):
     # -- tasks -------------------------------------------------------------------------------
 
     def _write_state(self, write: StateWrite) -> bool:
-        """Store a task's meta, never replacing its SUCCESS (see ``KeyValueResults``)."""
+        """Store a task's meta, never replacing its SUCCESS (see ``KeyValueResultStore``)."""
         meta: dict[str, Any] = self._get_result_meta(  # type: ignore[attr-defined]
             result=write.result, state=write.state, traceback=write.traceback, request=write.request
         )

@@ -38,7 +38,7 @@ class KeyValueHooks:
         raise NotImplementedError
 
     @property
-    def results(self) -> keyvalue.KeyValueResults:
+    def results(self) -> keyvalue.KeyValueResultStore:
         """The use cases over the store."""
         raise NotImplementedError
 
