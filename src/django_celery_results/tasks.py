@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from .celery_bridge.recovery import recovering_backend
+from .celery_bridge.recovering import recovering_backend
 
 __all__ = ["recover_chords"]
 

@@ -16,7 +16,7 @@ import pytest
 from celery import Celery
 
 from django_celery_results.backends import CacheBackend
-from django_celery_results.celery_bridge.recovery import recovering_backend
+from django_celery_results.celery_bridge.recovering import recovering_backend
 from tests.integration.conftest import SentCallbacks
 from tests.integration.test_cache_backend import ATOMIC, backend_of, make_app
 from tests.integration.test_cache_chords import Chord

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 from django.conf import settings
@@ -15,7 +15,6 @@ __all__ = [
     "RecoveringBackend",
     "RecoveryReport",
     "chord_recovery_grace",
-    "recovering_backend",
 ]
 
 #: The Django setting that sets the grace period (seconds, or a timedelta).
@@ -68,22 +67,3 @@ class RecoveringBackend(Protocol):
     def chords_awaiting_recovery(self, grace: timedelta, limit: int = 100) -> list[str]:
         """The group ids recovery would send the callbacks of now."""
         ...
-
-
-def recovering_backend(app: Any = None) -> RecoveringBackend:
-    """The chord-recovering backend of ``app`` (the current Celery app by default).
-
-    The app's own backend when it is one of ours (``django-db`` or ``django-cache``); for an
-    app configured with another result backend, a ``DatabaseBackend`` of its own, so that the
-    command and the task still reach the chords stored through Django.
-    """
-    from celery import current_app
-
-    from .cache import CacheBackend
-    from .database import DatabaseBackend
-
-    app = app or current_app
-    backend = app.backend
-    if isinstance(backend, (DatabaseBackend, CacheBackend)):
-        return backend
-    return DatabaseBackend(app=app)

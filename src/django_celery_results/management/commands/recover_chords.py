@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...celery_bridge.recovery import chord_recovery_grace, recovering_backend
+from ...celery_bridge.recovering import recovering_backend
+from ...celery_bridge.recovery import chord_recovery_grace
 
 __all__ = ["Command"]
 
