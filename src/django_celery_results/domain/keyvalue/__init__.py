@@ -35,7 +35,7 @@ from .keys import (
     escape_id,
 )
 from .recovery import CALLBACK_DONE, CLAIMED, RECOVERY_BUCKET_SECONDS, RECOVERY_HORIZON_SECONDS
-from .results import KeyValueResults, KeyValueResultStore
+from .results import KeyValueResultStore
 from .values import (
     PICKLE_CONTENT_TYPE,
     TEXT_MARK,
@@ -67,7 +67,6 @@ __all__ = [
     "Ident",
     "KeyNaming",
     "KeyValueResultStore",
-    "KeyValueResults",  # the old name of KeyValueResultStore, until the bridge moves over
     "Meta",
     "Retry",
     "StoredValues",

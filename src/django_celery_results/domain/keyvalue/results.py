@@ -24,7 +24,7 @@ from .keys import KeyNaming
 from .recovery import ChordRecovery
 from .values import Meta, StoredValues, as_meta, may_replace, status_of
 
-__all__ = ["KeyValueResultStore", "KeyValueResults"]
+__all__ = ["KeyValueResultStore"]
 
 
 @attrs.frozen
@@ -117,7 +117,3 @@ class KeyValueResultStore(ChordCounting, ChordRecovery):
     def delete_group(self, group_id: Ident) -> None:
         """Remove a saved group; an unknown id is not an error."""
         self.store.delete(self.naming.group_key(group_id))
-
-
-#: The name before the two use-case families were named alike; kept until the bridge moves over.
-KeyValueResults = KeyValueResultStore
