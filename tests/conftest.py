@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, settings
 
 # Helper modules full of asserts get pytest's assertion rewriting too (only test modules and
 # conftest files get it by default), so a failing contract clause shows the values it compared.
-pytest.register_assert_rewrite("tests.contract", "tests.fakes")
+pytest.register_assert_rewrite(
+    "tests.contract", "tests.chord_part_contract", "tests.keyvalue_contract", "tests.fakes"
+)
 
 from tests import settings as test_settings  # noqa: E402 - after register_assert_rewrite
 from tests.fakes import FrozenClock  # noqa: E402 - after register_assert_rewrite

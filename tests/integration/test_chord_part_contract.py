@@ -4,7 +4,7 @@
 one-step path (one statement on PostgreSQL, one transaction elsewhere), then through the
 portable SQL, where it stores and then counts (PostgreSQL and SQLite). What only the ORM
 promises (statement counts, a failed count rolling the result back) stays in
-``test_orm_repositories.py``.
+``test_orm_chord_parts.py``.
 """
 
 from __future__ import annotations

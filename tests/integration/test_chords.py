@@ -335,7 +335,7 @@ class OwnPartReturn(DatabaseBackend):
 
 
 class NarrowStore(DatabaseBackend):
-    """A project's backend whose _store_result does not pass unknown keywords on."""
+    """A project's backend that overrides _store_result (so Celery's two steps run)."""
 
     def _store_result(
         self,
@@ -347,7 +347,7 @@ class NarrowStore(DatabaseBackend):
         using: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Store the result only (the chord_part keyword is dropped)."""
+        """Store the result only, passing no unknown keywords on."""
         return super()._store_result(task_id, result, state, traceback, request, using)
 
 
