@@ -1,11 +1,12 @@
-"""Rows the old package wrote read back through ours, unchanged, and the other way round.
+"""What the drop-in row tests share: the code both packages run, and one exchange of rows.
 
 For each database of ``tests.settings`` and each of the JSON and pickle result serializers, a
 fresh database (``tests.oldpkg.scratch_database``) is migrated and filled by one package with a
 real Celery worker, then read by the other one through Celery's public API: ``AsyncResult``,
 ``GroupResult.restore`` and the ``ChordCounter`` model. Both packages run the same helper module
 (``_SHARED`` below, written as ``dropin_tasks.py`` next to each script), so the writer and the
-reader differ only in which ``django_celery_results`` is installed.
+reader differ only in which ``django_celery_results`` is installed. The tests are
+``test_dropin_*.py``; the underscored names are theirs alone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ import pytest
 
 from tests import oldpkg
 from tests.schema_snapshot import MIGRATIONS
+
+__all__ = [
+    "OLD_WORKER",
+    "OUR_WORKER",
+    "_MODULES",
+    "Exchange",
+    "_exchange",
+    "_last_json",
+    "_script",
+    "old_python",
+    "serializer",
+]
 
 #: Tasks, filling and reading, shared by both packages (the old one runs it in its own venv).
 _SHARED = '''
@@ -298,32 +311,8 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 """
 
-#: Starts a chord with the old package, leaving its last member queued on disk.
-_START_CHORD = """
-import json
-from django.core.management import call_command
-import dropin_tasks
-
-call_command("migrate", verbosity=0)
-app = dropin_tasks.make_app("json", BROKER_DIR)
-print(json.dumps(dropin_tasks.start_chord(app, HOSTNAME)))
-"""
-
-#: Runs the queued member and the callback of that chord with this package.
-_FINISH_CHORD = """
-import json
-from django.core.management import call_command
-import dropin_tasks
-
-call_command("migrate", verbosity=0)
-app = dropin_tasks.make_app("json", BROKER_DIR)
-print(json.dumps(dropin_tasks.finish_chord(app, HOSTNAME, IDS)))
-"""
-
 OLD_WORKER = "old-worker@dropin"
 OUR_WORKER = "our-worker@dropin"
-
-PICKLE = "application/x-python-serialize"
 
 
 def _script(body: str, **values: Any) -> str:
@@ -335,11 +324,6 @@ def _last_json(output: str) -> dict[str, Any]:
     """The JSON object a script printed last (a worker may log above it)."""
     parsed: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return parsed
-
-
-def _last_json_value(output: str) -> Any:
-    """The JSON value a script printed last."""
-    return json.loads(output.strip().splitlines()[-1])
 
 
 Exchange = Callable[[str, str], dict[str, Any]]
@@ -418,273 +402,3 @@ def _exchange(
         }
 
     return run
-
-
-@pytest.fixture(scope="module")
-def old_rows(old_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Exchange:
-    """Rows the old package wrote (on a fresh database it migrated), as ours reads them."""
-    return _exchange(
-        oldpkg.run_old, oldpkg.run_current, OLD_WORKER, tmp_path_factory.mktemp("old-rows")
-    )
-
-
-@pytest.fixture(scope="module")
-def our_rows(old_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Exchange:
-    """Rows ours wrote (on a fresh database it migrated), as the old package reads them."""
-    return _exchange(
-        oldpkg.run_current, oldpkg.run_old, OUR_WORKER, tmp_path_factory.mktemp("our-rows")
-    )
-
-
-@pytest.fixture(scope="module")
-def rollback_rows(old_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Exchange:
-    """Rows the old package wrote on a database ours had migrated, as ours reads them."""
-    return _exchange(
-        oldpkg.run_old,
-        oldpkg.run_current,
-        OLD_WORKER,
-        tmp_path_factory.mktemp("rollback-rows"),
-        migrated_by=oldpkg.run_current,
-    )
-
-
-def _encoding(serializer: str) -> tuple[str, str]:
-    return ("application/json", "utf-8") if serializer == "json" else (PICKLE, "binary")
-
-
-# -- the old package's rows, read by ours --------------------------------------------------------
-
-
-def test_migrate_on_old_database_applies_nothing(
-    old_rows: Exchange, db_alias: str, serializer: str
-) -> None:
-    """``migrate`` with ours on an old, filled database applies only ours beyond the old 0014."""
-    exchange = old_rows(db_alias, serializer)
-    assert exchange["pending"] == exchange["beyond_old"]
-    assert not set(exchange["pending"]) & set(MIGRATIONS)
-
-
-def test_old_success_reads_back(old_rows: Exchange, db_alias: str, serializer: str) -> None:
-    """A SUCCESS with a dict result: status, result, name, args, worker and dates read back."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["tasks"]["success"]
-    old = exchange["writer"]["tasks"]["success"]
-    assert ours["status"] == "SUCCESS"
-    assert ours["result"] == {"sum": 5, "inputs": [2, 3]}
-    assert ours["traceback"] is None
-    assert ours["name"] == "dropin.add"
-    assert (ours["args"], ours["kwargs"]) == ("(2, 3)", "{}")
-    # The thread pool gives the request the machine's name, not the worker's node name.
-    assert ours["worker"] == ours["row"]["worker"] == old["worker"]
-    assert ours["worker"]
-    assert ours["date_done"] is not None
-    assert ours["date_done"] == old["date_done"] == old["row"]["date_done"]
-    assert ours["row"] == old["row"]
-    assert (ours["row"]["content_type"], ours["row"]["content_encoding"]) == _encoding(serializer)
-
-
-def test_old_extended_fields_read_back(old_rows: Exchange, db_alias: str, serializer: str) -> None:
-    """args, kwargs, worker, task name and periodic_task_name of an old row read back."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["tasks"]["extended"]
-    assert ours["status"] == "SUCCESS"
-    assert ours["result"] == {"sum": 90, "inputs": [4, 5]}
-    assert ours["name"] == ours["row"]["task_name"] == "dropin.add"
-    assert ours["args"] == "(4, 5)"
-    assert ours["kwargs"] == "{'scale': 10}"
-    assert ours["worker"] == ours["row"]["worker"]
-    assert ours["row"]["periodic_task_name"] == "nightly-report"
-    assert ours["row"]["date_started"] is not None
-    assert ours == {**exchange["writer"]["tasks"]["extended"], "name": "dropin.add"}
-
-
-def test_old_failure_reraises_the_same_exception(
-    old_rows: Exchange, db_alias: str, serializer: str
-) -> None:
-    """An old FAILURE re-raises its exception's type and message, with the same traceback."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["tasks"]["failure"]
-    error = {"exception": "dropin_tasks.DropinError", "args": ["boom: 42"]}
-    assert ours["status"] == "FAILURE"
-    assert ours["result"] == error
-    assert exchange["reader"]["raised"] == error
-    assert ours["traceback"] is not None
-    assert "DropinError: boom: 42" in ours["traceback"]
-    assert ours["traceback"] == exchange["writer"]["tasks"]["failure"]["traceback"]
-    assert (ours["name"], ours["args"]) == ("dropin.fail", "('boom: 42',)")
-
-
-def test_old_started_reads_back(old_rows: Exchange, db_alias: str, serializer: str) -> None:
-    """An old STARTED row reads as STARTED with the worker's pid/hostname meta and start date."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["tasks"]["started"]
-    assert ours["status"] == "STARTED"
-    assert ours["result"]["hostname"] == OLD_WORKER
-    assert isinstance(ours["result"]["pid"], int)
-    assert ours["row"]["date_started"] is not None
-    assert ours["name"] == "dropin.stay_started"
-
-
-def test_old_group_restores_and_joins(old_rows: Exchange, db_alias: str, serializer: str) -> None:
-    """GroupResult.restore of an old saved group gives its 3 members; join() their results."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["group"]
-    assert ours["id"] == exchange["ids"]["group"]
-    assert ours["members"] == exchange["ids"]["group_members"]
-    assert ours["join"] == [{"sum": 2 * i, "inputs": [i, i]} for i in range(3)]
-    assert exchange["reader"]["unknown_group"] is True
-    assert exchange["reader"]["unknown"] == "PENDING"
-
-
-def test_old_chord_counter_restores_the_header(
-    old_rows: Exchange, db_alias: str, serializer: str
-) -> None:
-    """An old chord in progress: ChordCounter.group_result() gives the header and its states."""
-    exchange = old_rows(db_alias, serializer)
-    ours = exchange["reader"]["chord"]
-    assert ours["id"] == exchange["ids"]["chord"]
-    assert ours["members"] == exchange["ids"]["chord_members"]
-    assert ours["states"] == ["SUCCESS", "SUCCESS", "STARTED"]
-    assert ours["count"] == 1
-    assert ours["body"] == "PENDING"
-
-
-def test_old_and_ours_read_old_rows_alike(
-    old_rows: Exchange, db_alias: str, serializer: str
-) -> None:
-    """Ours reads the old rows as the old package itself does (except the name it never read)."""
-    exchange = old_rows(db_alias, serializer)
-    ours, old = exchange["reader"], exchange["writer"]
-    for name, task in old["tasks"].items():
-        assert ours["tasks"][name] == {**task, "name": ours["tasks"][name]["name"]}, name
-    assert {k: v for k, v in ours.items() if k != "tasks"} == {
-        k: v for k, v in old.items() if k != "tasks"
-    }
-
-
-# -- our rows, read by the old package ----------------------------------------------------------
-
-
-def test_our_rows_read_back_through_the_old_package(
-    our_rows: Exchange, db_alias: str, serializer: str
-) -> None:
-    """Rows ours wrote read back through the old package: states, results, errors, groups."""
-    exchange = our_rows(db_alias, serializer)
-    old, ours = exchange["reader"], exchange["writer"]
-    assert exchange["pending"] == exchange["beyond_old"] == []
-    tasks = old["tasks"]
-    assert [tasks[name]["status"] for name in ("success", "extended", "failure", "started")] == [
-        "SUCCESS",
-        "SUCCESS",
-        "FAILURE",
-        "STARTED",
-    ]
-    assert tasks["success"]["result"] == {"sum": 5, "inputs": [2, 3]}
-    assert tasks["extended"]["result"] == {"sum": 90, "inputs": [4, 5]}
-    assert (tasks["extended"]["args"], tasks["extended"]["kwargs"]) == ("(4, 5)", "{'scale': 10}")
-    assert tasks["extended"]["worker"] == ours["tasks"]["extended"]["row"]["worker"]
-    error = {"exception": "dropin_tasks.DropinError", "args": ["boom: 42"]}
-    assert tasks["failure"]["result"] == old["raised"] == error
-    assert tasks["failure"]["traceback"] == ours["tasks"]["failure"]["traceback"]
-    assert tasks["started"]["result"]["hostname"] == OUR_WORKER
-    assert old["group"]["join"] == [{"sum": 2 * i, "inputs": [i, i]} for i in range(3)]
-    assert old["chord"]["members"] == exchange["ids"]["chord_members"]
-    assert old["chord"]["states"] == ["SUCCESS", "SUCCESS", "STARTED"]
-    for name, task in ours["tasks"].items():
-        # The old package never filled AsyncResult.name (its meta had no "name" key).
-        assert tasks[name] == {**task, "name": None}, name
-    assert {k: v for k, v in old.items() if k != "tasks"} == {
-        k: v for k, v in ours.items() if k != "tasks"
-    }
-
-
-# -- across the upgrade ---------------------------------------------------------------------------
-
-
-def test_chord_started_by_the_old_package_is_finished_by_ours(
-    old_python: Path, db_alias: str, tmp_path: Path
-) -> None:
-    """A chord in flight at the upgrade: ours counts the old counter down and runs the callback."""
-    broker = tmp_path / "broker"
-    broker.mkdir()
-    (tmp_path / "broker-control").mkdir()
-    with oldpkg.scratch_database(db_alias, tmp_path) as database:
-        dbs = {"default": database}
-        ids = _last_json(
-            oldpkg.run_old(
-                _script(_START_CHORD, BROKER_DIR=str(broker), HOSTNAME=OLD_WORKER),
-                databases=dbs,
-                modules=_MODULES,
-            )
-        )
-        done = _last_json(
-            oldpkg.run_current(
-                _script(_FINISH_CHORD, BROKER_DIR=str(broker), HOSTNAME=OUR_WORKER, IDS=ids),
-                databases=dbs,
-                modules=_MODULES,
-            )
-        )
-    assert done["body"] == [{"sum": 10 + i, "inputs": [10, i]} for i in (1, 2, 3)]
-    # Deleted (as the old package did) or kept at zero until it expires: never still counting.
-    assert done["counter_left"] in (None, 0)
-
-
-_DATE_DONE_WITHOUT_USE_TZ = """
-import json
-from django.core.management import call_command
-import dropin_tasks
-
-call_command("migrate", verbosity=0)
-app = dropin_tasks.make_app("json")
-if WRITE:
-    app.backend.store_result("naive-clock", {"a": 1}, "SUCCESS")
-print(json.dumps(app.AsyncResult("naive-clock").date_done.isoformat()))
-"""
-
-
-def test_date_done_without_use_tz_is_naive_as_before(
-    old_python: Path, db_alias: str, tmp_path: Path
-) -> None:
-    """With USE_TZ=False, AsyncResult.date_done of an old row is the naive datetime it was."""
-    settings = {"USE_TZ": False, "TIME_ZONE": "Europe/Paris"}
-    with oldpkg.scratch_database(db_alias, tmp_path) as database:
-        dbs = {"default": database}
-        old = _last_json_value(
-            oldpkg.run_old(
-                _script(_DATE_DONE_WITHOUT_USE_TZ, WRITE=True),
-                databases=dbs,
-                settings=settings,
-                modules=_MODULES,
-            )
-        )
-        ours = _last_json_value(
-            oldpkg.run_current(
-                _script(_DATE_DONE_WITHOUT_USE_TZ, WRITE=False),
-                databases=dbs,
-                settings=settings,
-                modules=_MODULES,
-            )
-        )
-    assert "+" not in old  # naive: no UTC offset
-    assert ours == old
-
-
-def test_old_package_still_writes_after_our_migrations(
-    rollback_rows: Exchange, db_alias: str
-) -> None:
-    """Going back to the old package after ours migrated: it still stores tasks, groups, chords.
-
-    Migrations of ours beyond the old 0014 must leave every column the old package does not
-    know nullable or defaulted in the database itself, or its inserts fail.
-    """
-    exchange = rollback_rows(db_alias, "json")
-    ours = exchange["reader"]
-    assert exchange["pending"] == []
-    assert [ours["tasks"][name]["status"] for name in ("success", "failure", "started")] == [
-        "SUCCESS",
-        "FAILURE",
-        "STARTED",
-    ]
-    assert ours["group"]["join"] == [{"sum": 2 * i, "inputs": [i, i]} for i in range(3)]
-    assert ours["chord"]["states"] == ["SUCCESS", "SUCCESS", "STARTED"]
-    assert ours["chord"]["count"] == 1
