@@ -19,8 +19,8 @@ from django_celery_results.backends import CacheBackend
 from django_celery_results.domain.errors import TransientStorageError
 from django_celery_results.domain.keyvalue import SHORT_COUNTS_CHECKED
 from tests.faulty_store import Fault, FaultyStore
+from tests.integration.cache_backend_support import ATOMIC
 from tests.integration.conftest import SentCallbacks
-from tests.integration.test_cache_backend import ATOMIC
 from tests.integration.test_cache_chord_recovery import NOW, isolated_app
 from tests.integration.test_cache_chords import Chord
 from tests.integration.test_cache_store import cache_alias_params

@@ -17,8 +17,8 @@ from celery import Celery
 
 from django_celery_results.backends import CacheBackend
 from django_celery_results.celery_bridge.recovering import recovering_backend
+from tests.integration.cache_backend_support import ATOMIC, backend_of, make_app
 from tests.integration.conftest import SentCallbacks
-from tests.integration.test_cache_backend import ATOMIC, backend_of, make_app
 from tests.integration.test_cache_chords import Chord
 from tests.integration.test_cache_store import cache_alias_params
 

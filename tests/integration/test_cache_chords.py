@@ -20,7 +20,7 @@ from celery.exceptions import ChordError
 from celery.result import AsyncResult
 
 from django_celery_results.backends import CacheBackend
-from tests.integration.test_cache_backend import ATOMIC, Request, backend_of, make_app
+from tests.integration.cache_backend_support import ATOMIC, Request, backend_of, make_app
 from tests.integration.test_cache_store import cache_alias_params
 
 pytestmark = pytest.mark.parametrize("alias", cache_alias_params(ATOMIC))

@@ -35,7 +35,7 @@ from django_celery_results.backends import CacheBackend
 from django_celery_results.domain.errors import InvalidRecordError
 from django_celery_results.domain.keyvalue import TEXT_MARK
 from tests import settings as test_settings
-from tests.integration.test_cache_backend import (
+from tests.integration.cache_backend_support import (
     ALIASES,
     ATOMIC,
     NEEDS_MEMCACHED,

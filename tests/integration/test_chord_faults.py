@@ -20,8 +20,7 @@ from celery import states
 from django_celery_results.backends import DatabaseBackend
 from django_celery_results.domain.errors import TransientStorageError
 from django_celery_results.domain.results import ResultStore
-from tests.integration.conftest import SentCallbacks
-from tests.integration.test_chords import (
+from tests.integration.chords_support import (
     db_backend,
     make_app,
     part_request,
@@ -29,6 +28,7 @@ from tests.integration.test_chords import (
     start_chord,
     store_successes,
 )
+from tests.integration.conftest import SentCallbacks
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)

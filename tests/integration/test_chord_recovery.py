@@ -23,8 +23,7 @@ from django.test.utils import override_settings
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
 from django_celery_results.backends import DatabaseBackend
 from django_celery_results.celery_bridge import chords
-from tests.integration.conftest import SentCallbacks
-from tests.integration.test_chords import (
+from tests.integration.chords_support import (
     db_backend,
     make_app,
     part_request,
@@ -32,6 +31,7 @@ from tests.integration.test_chords import (
     start_chord,
     store_successes,
 )
+from tests.integration.conftest import SentCallbacks
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
