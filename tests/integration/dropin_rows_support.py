@@ -36,14 +36,29 @@ __all__ = [
 #: Tasks, filling and reading, shared by both packages (the old one runs it in its own venv).
 _SHARED = '''
 """Drop-in row tests: the tasks, how a database is filled, and how it is read back."""
+import contextlib
 import time
+from unittest import mock
 
 from celery import Celery, chord, group
-from celery.contrib.testing.worker import start_worker
+from celery.contrib.testing import worker as testing_worker
 from celery.exceptions import Ignore
 from celery.result import GroupResult
 
 TIMEOUT = 30
+
+
+@contextlib.contextmanager
+def start_worker(app, hostname, **kwargs):
+    """Celery's test worker, named ``hostname``.
+
+    Celery < 5.5 passes ``hostname=anon_nodename()`` itself and rejects a second ``hostname=``
+    ("got multiple values for keyword argument"); naming the worker through ``anon_nodename``
+    works on every Celery.
+    """
+    with mock.patch.object(testing_worker, "anon_nodename", return_value=hostname):
+        with testing_worker.start_worker(app, **kwargs) as worker:
+            yield worker
 
 
 class DropinError(Exception):
