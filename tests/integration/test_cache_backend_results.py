@@ -176,7 +176,12 @@ def test_group_with_uuid_ids_restores_by_str(backend: CacheBackend) -> None:
         backend.forget(str(member))
 
 
-@pytest.mark.parametrize("bad", [True, 1.5, b"", "", None, object()], ids=repr)
+# Explicit ids: repr(object()) holds a memory address, which differs between pytest-xdist workers.
+@pytest.mark.parametrize(
+    "bad",
+    [True, 1.5, b"", "", None, object()],
+    ids=["True", "1.5", "b''", "''", "None", "object()"],
+)
 def test_other_id_types_are_refused(bad: Any) -> None:
     """Ids that are neither text, int nor UUID (nor a bool) are an error naming the field."""
     backend = backend_of(make_app(cache_backend="locmem"))
