@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from celery import VERSION as CELERY_VERSION
 from celery import Celery, chain, chord, group, signals, states, uuid
 from celery.contrib.testing.worker import start_worker
-from celery.exceptions import ChordError
+from celery.exceptions import ChordError, TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult, GroupResult, allow_join_result
 from django.db import connections
@@ -294,20 +295,86 @@ def test_chord_get_raises_the_failed_header_tasks_exception(worker: Any) -> None
     assert isinstance(callback.get(timeout=TIMEOUT, interval=POLL, propagate=False), ChordError)
 
 
+# What the tasks of a group body hold once the chord's header failed is Celery's behaviour
+# (``Backend.chord_error_from_stack``), not ours, and it changed twice:
+# - Celery < 5.6 fails only the callback's own id (the group's id): the group's tasks are never
+#   stored and stay PENDING.
+# - Celery 5.6 added ``_handle_group_chord_error`` (celery#8786) for a group body, which revokes
+#   the group's tasks first and stores the failure after; the worker's revoke handler stores
+#   REVOKED too, so each task ends REVOKED or FAILURE, whichever write lands last.
+# - Celery 5.7 stores the failures before broadcasting the revoke, so that the revoke handler
+#   finds and keeps them: each task holds the header task's exception.
+# One test per side, each skipped on the Celery versions it does not describe.
+_GROUP_BODY_STORES_FAILURES = CELERY_VERSION[:2] >= (5, 7)
+_GROUP_BODY_IS_REVOKED = CELERY_VERSION[:2] == (5, 6)
+_GROUP_BODY_STAYS_PENDING = CELERY_VERSION[:2] < (5, 6)
+
+
+def _chord_with_failing_header_and_group_body() -> Any:
+    # celery-types types apply_async as an AsyncResult; a group body's result is a GroupResult.
+    return chord([fail.si("header task failed")], group(collect.s(), collect.s())).apply_async()
+
+
+@pytest.mark.skipif(
+    not _GROUP_BODY_STORES_FAILURES, reason="Celery < 5.7 does not store the failure on them"
+)
 @pytest.mark.timeout(90)
 def test_group_body_tasks_store_the_failed_header_tasks_exception(worker: Any) -> None:
-    """A group callback's tasks each hold the header task's ValueError, as on Celery's backends.
+    """Celery >= 5.7: a group callback's tasks each hold the header task's ValueError.
 
     Celery's ``chord_error_from_stack`` stores the ChordError's cause on each task of a group
     body (Celery's ``test_chord_error_propagation_with_different_body_types[body is a group]``).
     """
-    # celery-types types apply_async as an AsyncResult; a group body's result is a GroupResult.
-    result: Any = chord(
-        [fail.si("header task failed")], group(collect.s(), collect.s())
-    ).apply_async()
+    result = _chord_with_failing_header_and_group_body()
     with pytest.raises(ValueError, match="header task failed"):
         result.get(timeout=TIMEOUT, interval=POLL)
     assert len(result.results) == 2
     for member in result.results:
         stored: AsyncResult[Any] = AsyncResult(member.id, app=app)
         assert isinstance(stored.get(timeout=TIMEOUT, interval=POLL, propagate=False), ValueError)
+
+
+@pytest.mark.skipif(not _GROUP_BODY_IS_REVOKED, reason="only Celery 5.6 revokes before storing")
+@pytest.mark.timeout(90)
+def test_group_body_tasks_are_revoked_or_failed_on_celery_5_6(worker: Any) -> None:
+    """Celery 5.6: a group callback's tasks end REVOKED or failed with the header's ValueError.
+
+    5.6 broadcasts the revoke first and then stores the failure, while the worker's revoke
+    handler (``celery.worker.control._revoke``) stores REVOKED unconditionally: whichever write
+    lands last wins, so both outcomes are Celery 5.6's behaviour. What #8786 fixed holds either
+    way: the tasks no longer stay PENDING.
+    """
+    result = _chord_with_failing_header_and_group_body()
+    with pytest.raises((TaskRevokedError, ValueError)) as raised:
+        result.get(timeout=TIMEOUT, interval=POLL)
+    if isinstance(raised.value, ValueError):
+        assert str(raised.value) == "header task failed"
+    assert len(result.results) == 2
+    # get() raised at the first task it found ready; the other may be a write behind.
+    deadline = time.monotonic() + TIMEOUT
+    while not all(AsyncResult(m.id, app=app).ready() for m in result.results):
+        assert time.monotonic() < deadline, "a group body task stayed PENDING"
+        time.sleep(POLL)
+    for member in result.results:
+        # str(): celery-types' ``state`` literal leaves out REVOKED.
+        assert str(AsyncResult(member.id, app=app).state) in {states.REVOKED, states.FAILURE}
+
+
+@pytest.mark.skipif(
+    not _GROUP_BODY_STAYS_PENDING, reason="Celery >= 5.6 stores a state on a group body's tasks"
+)
+@pytest.mark.timeout(90)
+def test_group_body_tasks_stay_pending_before_celery_5_6(worker: Any) -> None:
+    """Celery < 5.6: only the group's own id is failed; its tasks are never stored (PENDING)."""
+    result = _chord_with_failing_header_and_group_body()
+    header = result.parent
+    # The header task's failure is what triggers Celery's chord error handling: wait for it,
+    # then give the handling a moment; nothing arrives on the body's tasks.
+    with pytest.raises(ValueError, match="header task failed"):
+        header.get(timeout=TIMEOUT, interval=POLL)
+    # A short wait, not TIMEOUT: the results never come, and every second here is CI time.
+    with pytest.raises(CeleryTimeoutError):
+        result.get(timeout=3, interval=POLL)
+    assert len(result.results) == 2
+    for member in result.results:
+        assert AsyncResult(member.id, app=app).state == states.PENDING
