@@ -255,19 +255,16 @@ def scratch_database(alias: str, tmp_dir: Path) -> Iterator[dict[str, Any]]:
         yield entry
         return
     if engine.endswith("postgresql"):
-        import psycopg
-        from psycopg import sql
+        from tests.pg_admin import execute, sql
 
-        def admin(statement: sql.Composed) -> None:
-            with psycopg.connect(
+        def admin(statement: Any) -> None:
+            execute(
+                statement,
                 host=configured["HOST"],
                 port=configured["PORT"],
                 user=configured["USER"],
                 password=configured.get("PASSWORD") or None,
-                dbname="postgres",
-                autocommit=True,
-            ) as conn:
-                conn.execute(statement)
+            )
 
         ident = sql.Identifier(name)
         admin(sql.SQL("CREATE DATABASE {}").format(ident))

@@ -62,14 +62,13 @@ SKIPPED_DATABASES: dict[str, str] = {}
 
 
 def _probe_postgres() -> str | None:
+    # Django's backend runs on psycopg 3 or psycopg2: probe with whichever it will use.
     try:
-        import psycopg
+        from tests import pg_admin
     except ImportError as exc:  # pragma: no cover - dev extra missing
-        return f"psycopg is not installed ({exc})"
+        return f"neither psycopg nor psycopg2 is installed ({exc})"
     try:
-        psycopg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3
-        ).close()
+        pg_admin.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, connect_timeout=3).close()
     except Exception as exc:
         return f"PostgreSQL at {PG_HOST}:{PG_PORT} is not reachable ({exc})"
     return None

@@ -44,16 +44,15 @@ def _kill_from_another_connection(alias: str, backend_id: int) -> None:
     """Terminate ``alias``'s server session from a separate, raw driver connection."""
     settings_dict = connections[alias].settings_dict
     if connections[alias].vendor == "postgresql":
-        import psycopg
+        from tests.pg_admin import execute
 
-        with psycopg.connect(
+        execute(
+            "SELECT pg_terminate_backend(%s)",
+            [backend_id],
             host=settings_dict["HOST"],
             port=settings_dict["PORT"],
             user=settings_dict["USER"],
-            dbname="postgres",
-            autocommit=True,
-        ) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [backend_id])
+        )
     else:
         import MySQLdb
 
@@ -174,7 +173,7 @@ def _driver_error(alias: str, kind: str) -> BaseException:
     vendor = connections[alias].vendor
     cause: BaseException
     if vendor == "postgresql":
-        import psycopg.errors
+        from tests.pg_admin import server_error
 
         sqlstate = {
             "deadlock": "40P01",
@@ -185,7 +184,15 @@ def _driver_error(alias: str, kind: str) -> BaseException:
             "syntax": "42601",
             "unique": "23505",
         }[kind]
-        cause = psycopg.errors.lookup(sqlstate)(kind)
+        # Raised by the server: a psycopg2 error built by hand has no ``pgcode``.
+        settings_dict = connections[alias].settings_dict
+        cause = server_error(
+            sqlstate,
+            kind,
+            host=settings_dict["HOST"],
+            port=settings_dict["PORT"],
+            user=settings_dict["USER"],
+        )
     elif vendor == "mysql":
         import MySQLdb
 

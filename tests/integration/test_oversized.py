@@ -87,16 +87,15 @@ def kill_connection(alias: str) -> None:
     wrapper.ensure_connection()
     raw = wrapper.connection
     if wrapper.vendor == "postgresql":
-        import psycopg
+        from tests.pg_admin import execute
 
-        with psycopg.connect(
+        execute(
+            "SELECT pg_terminate_backend(%s)",
+            [raw.info.backend_pid],
             host=test_settings.PG_HOST,
             port=test_settings.PG_PORT,
             user=test_settings.PG_USER,
-            dbname="postgres",
-            autocommit=True,
-        ) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [raw.info.backend_pid])
+        )
     elif wrapper.vendor == "mysql":
         import MySQLdb
 
