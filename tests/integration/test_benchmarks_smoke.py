@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from celery import _state
 
 from benchmarks import scenarios
 
@@ -32,6 +33,11 @@ SMOKE = replace(
 @pytest.fixture
 def bench() -> Iterator[scenarios.Bench]:
     """Our ``django-db`` backend on the test run's SQLite ``default`` database."""
+    # Celery's Django fix-up makes the first app it sees the process's default app when there
+    # is none yet (celery/fixups/django.py). The bench app is closed (deregistered) below, so
+    # as the default it would hide shared tasks imported later (django_celery_results.tasks)
+    # from every later test: make sure a default app exists before it is created.
+    _state.get_current_app()
     app = scenarios.make_app("django-db")
     yield scenarios.Bench(app=app, impl="ours", kind="db", vendor="sqlite", scale=SMOKE)
     app.close()
