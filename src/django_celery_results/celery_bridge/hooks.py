@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from celery import Celery
+from celery.backends.base import BaseBackend
 from celery.exceptions import ChordError
 from celery.result import GroupResult
 
@@ -22,10 +23,22 @@ from ..domain.retry import RetryPolicy
 from .chords import on_part_counted, recover_chords
 from .polling import NativeJoin
 from .recovery import RecoveryReport, chord_recovery_grace
+from .retrying import retrying
 
-__all__ = ["DatabaseAlias", "SharedHooks", "StateWrite"]
+__all__ = ["CELERY_RETRIES_GROUP_STEPS", "DatabaseAlias", "SharedHooks", "StateWrite"]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Whether Celery itself runs ``save_group``, ``delete_group``, ``get_group_meta`` and
+#: ``forget`` under ``result_backend_always_retry``. Celery 5.7 does (``BaseBackend.
+#: _ensure_retryable``); 5.3-5.6 retry only ``store_result`` and ``get_task_meta``, so a
+#: client's ``GroupResult.save()`` failed on the first transient error (a locked SQLite
+#: database, a reset connection). Where Celery does not, ``SharedHooks`` retries those four
+#: itself, with the same settings: one retry loop on every Celery version, never two nested.
+#: Read at call time, so tests can take either side on any Celery.
+CELERY_RETRIES_GROUP_STEPS = hasattr(BaseBackend, "_ensure_retryable")
 
 #: A Django database alias, or None for "as the routers say".
 DatabaseAlias = str | None
@@ -114,6 +127,42 @@ class SharedHooks(NativeJoin):
         that raised it has already reset the failed connection of its own alias.
         """
         return self._retry_policy.is_retryable(exc)
+
+    # -- Celery's group and forget steps, retried where Celery does not (before 5.7) ---------
+
+    def _retried_as_celery_does(self, what: str, step: Callable[[], _T]) -> _T:
+        """``step()`` (Celery's public method), retried by us only where Celery will not."""
+        if CELERY_RETRIES_GROUP_STEPS:
+            return step()
+        return retrying(self, step, what)
+
+    def save_group(self, group_id: str, result: Any) -> Any:
+        """Store a group's members (Celery's), retried on transient errors on every Celery."""
+        return self._retried_as_celery_does(
+            f"Saving group {group_id}",
+            lambda: super(SharedHooks, self).save_group(group_id, result),  # type: ignore[misc]
+        )
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group (Celery's), retried on transient errors on every Celery."""
+        self._retried_as_celery_does(
+            f"Deleting group {group_id}",
+            lambda: super(SharedHooks, self).delete_group(group_id),  # type: ignore[misc]
+        )
+
+    def get_group_meta(self, group_id: str, cache: bool = True) -> Any:
+        """Read a group (Celery's), retried on transient errors on every Celery."""
+        return self._retried_as_celery_does(
+            f"Reading group {group_id}",
+            lambda: super(SharedHooks, self).get_group_meta(group_id, cache=cache),  # type: ignore[misc]
+        )
+
+    def forget(self, task_id: str) -> None:
+        """Forget a task's result (Celery's), retried on transient errors on every Celery."""
+        self._retried_as_celery_does(
+            f"Forgetting task {task_id}",
+            lambda: super(SharedHooks, self).forget(task_id),  # type: ignore[misc]
+        )
 
     @property
     def chord_recovery_grace(self) -> timedelta:
