@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/test, scripts/demo and .ci/run: source it, then call `ensure_venv`.
 #
-# It makes ./.venv with the newest Python >= 3.10 it finds (or $PYTHON), installs the project
-# editable with the extras dev,postgres,redis,memcached, and tries the mysql extra on its own:
+# It makes ./.venv with the newest Python >= 3.10 it finds, on PATH or installed by pyenv (or
+# $PYTHON), installs the project editable with the extras dev,postgres,redis,memcached, and
+# tries the mysql extra on its own:
 # mysqlclient compiles against libmariadb-dev/libmysqlclient-dev, which a laptop may lack, and
 # the MariaDB tests then skip with a reason instead of the whole set-up failing (not on CI).
 # A stamp inside the venv records what it was built from, so an up-to-date venv costs nothing.
@@ -12,7 +13,7 @@ VENV="$REPO_ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 VENV_EXTRAS="dev,postgres,redis,memcached"
 # Bump when the set-up steps below change, so existing venvs are refreshed.
-VENV_RECIPE=1
+VENV_RECIPE=2
 
 _say() {
     if [ -t 2 ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi
@@ -32,14 +33,33 @@ pick_python() {
         return 1
     fi
     # Names that exist on PATH can still be dead ends (pyenv shims of versions not selected),
-    # so each candidate is run, not just looked up.
-    for candidate in python3.19 python3.18 python3.17 python3.16 python3.15 python3.14 \
-        python3.13 python3.12 python3.11 python3.10 python3; do
+    # so each candidate is run, not just looked up. pyenv's installed interpreters are tried by
+    # full path too (newest patch first), so the newest installed Python wins, selected or not.
+    local minor pyenv_root="" found
+    if [ -n "${PYENV_ROOT:-}" ]; then
+        pyenv_root=$PYENV_ROOT
+    elif command -v pyenv >/dev/null 2>&1; then
+        pyenv_root=$(pyenv root 2>/dev/null || true)
+    fi
+    for minor in 19 18 17 16 15 14 13 12 11 10; do
+        candidate="python3.$minor"
         if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "$probe" 2>/dev/null; then
             command -v "$candidate"
             return 0
         fi
+        if [ -n "$pyenv_root" ] && [ -d "$pyenv_root/versions" ]; then
+            for found in $(ls -d "$pyenv_root"/versions/3."$minor".*/bin/python3."$minor" 2>/dev/null | sort -V -r); do
+                if "$found" -c "$probe" 2>/dev/null; then
+                    echo "$found"
+                    return 0
+                fi
+            done
+        fi
     done
+    if command -v python3 >/dev/null 2>&1 && python3 -c "$probe" 2>/dev/null; then
+        command -v python3
+        return 0
+    fi
     echo "No Python >= 3.10 with venv and ensurepip found; install one or set PYTHON=/path/to/python3" >&2
     return 1
 }
