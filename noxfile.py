@@ -5,7 +5,9 @@ drivers, the oldest versions together and the newest together. Each cell is a uv
 with our package installed editable and Django, Celery and kombu pinned to one minor series
 (kombu follows Celery's minor: ``celery==5.3.*`` alone would resolve today's kombu 5.7).
 
-Run (nox and uv on PATH; with a warm ``UV_CACHE_DIR`` a cell installs in seconds)::
+``./scripts/matrix`` runs nox from a venv of its own (``.venv-matrix``, nox and uv installed
+on first use) and passes its arguments on; ``./scripts/matrix --ci`` runs the cells tagged
+``covering`` two at a time, as CI does. With nox and uv on PATH, nox itself works the same::
 
     nox --list                                      # the cells
     nox -s "tests(py3.10-dj4.2-celery5.3-psycopg)"  # one cell
@@ -47,6 +49,11 @@ CELLS = [
     ("3.10", "5.2", "5.6", "psycopg"),
     ("3.13", "6.1", "5.7", "psycopg"),
 ]
+
+#: The newest combination: what ``./scripts/test`` installs in ``.venv`` on a machine with
+#: Python 3.13, where CI runs the whole suite (every database, cache and worker). CI runs the
+#: other cells, tagged ``covering``, through ``./scripts/matrix --ci``.
+NEWEST = CELLS[-1]
 
 #: kombu's series for each Celery minor (the lowest bound: what that Celery requires).
 KOMBU = {
@@ -92,7 +99,14 @@ def interpreter(version: str) -> str:
 @nox.parametrize(
     ("python", "django", "celery", "driver"),
     [
-        nox.param(interpreter(py), dj, cel, drv, id=f"py{py}-dj{dj}-celery{cel}-{drv}")
+        nox.param(
+            interpreter(py),
+            dj,
+            cel,
+            drv,
+            id=f"py{py}-dj{dj}-celery{cel}-{drv}",
+            tags=[] if (py, dj, cel, drv) == NEWEST else ["covering"],
+        )
         for py, dj, cel, drv in CELLS
     ],
 )
