@@ -17,11 +17,12 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from celery import Celery
 from django.db.utils import OperationalError as DjangoOperationalError
 
 from django_celery_results.adapters import db_errors
 from django_celery_results.adapters.django_orm import errors as orm_errors
-from django_celery_results.adapters.django_orm.bound import BoundTable
+from django_celery_results.adapters.django_orm.bound import BoundTable, _connection_charset
 from django_celery_results.adapters.django_orm.dialects import (
     DuplicateKeyDialect,
     OnConflictDialect,
@@ -30,6 +31,8 @@ from django_celery_results.adapters.django_orm.dialects import (
     dialect_for,
 )
 from django_celery_results.adapters.django_orm.task_repository import TASK_FIELDS
+from django_celery_results.celery_bridge.serialization import KombuSerializer
+from django_celery_results.celery_bridge.task_meta import RecordTranslation
 from django_celery_results.domain.records import TaskRecord
 from tests.contract import full_task
 
@@ -424,3 +427,48 @@ def test_mysql_server_is_not_asked_when_the_family_is_not_duplicate_key() -> Non
     assert isinstance(dialect_for(cast(Any, Server()), {}), PortableDialect)
     with pytest.raises(AssertionError, match="asked the server"):
         dialect_for(cast(Any, Server()))
+
+
+# -- Celery's task protocol: ``argsrepr`` (protocol 2) or the raw arguments (protocol 1) ----------
+
+
+@pytest.mark.parametrize(
+    ("shown", "expected_args", "expected_kwargs"),
+    [
+        (
+            {"argsrepr": "(1, '***')", "kwargsrepr": "{'key': '***'}"},
+            "(1, '***')",
+            "{'key': '***'}",
+        ),
+        ({}, [1, "secret"], {"key": "secret"}),  # protocol 1: no argsrepr / kwargsrepr
+        ({"argsrepr": None, "kwargsrepr": None}, [1, "secret"], {"key": "secret"}),
+    ],
+    ids=["protocol-2", "protocol-1", "protocol-2-unset"],
+)
+def test_extended_arguments_are_the_shown_ones_else_the_raw_ones(
+    shown: dict[str, Any], expected_args: Any, expected_kwargs: Any
+) -> None:
+    """``result_extended`` stores argsrepr/kwargsrepr where the message has them, else args."""
+    app = Celery("version-conditions", set_as_current=False)
+    app.conf.result_extended = True
+    serializer = KombuSerializer("json", None)
+    translation = RecordTranslation(app, serializer, lambda request: None)
+    request = SimpleNamespace(
+        id="t", task="tests.add", args=[1, "secret"], kwargs={"key": "secret"}, **shown
+    )
+    record = translation.task_record("t", "null", "SUCCESS", None, request)
+    assert record.task_args is not None
+    assert record.task_kwargs is not None
+    assert serializer.loads(record.task_args, "application/json", "utf-8") == expected_args
+    assert serializer.loads(record.task_kwargs, "application/json", "utf-8") == expected_kwargs
+
+
+# -- mysqlclient's negotiated character set, or none from another MySQL driver -------------------
+
+
+def test_mysql_connection_charset_is_read_where_the_driver_tells_it() -> None:
+    """The charset mysqlclient negotiated; None from a driver without ``character_set_name``."""
+    mysqlclient = SimpleNamespace(character_set_name=lambda: "utf8mb4")
+    assert _connection_charset(cast(Any, SimpleNamespace(connection=mysqlclient))) == "utf8mb4"
+    assert _connection_charset(cast(Any, SimpleNamespace(connection=object()))) is None
+    assert _connection_charset(cast(Any, SimpleNamespace(connection=None))) is None
