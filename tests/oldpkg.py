@@ -34,6 +34,7 @@ import celery
 import django
 import pytest
 
+from tests import deprecations
 from tests import settings as test_settings
 
 OLD_PACKAGE = "django-celery-results==2.6.0"
@@ -61,6 +62,9 @@ _ENV_DROPPED = (
 )
 
 _counter = itertools.count()
+
+#: ``tests/deprecations.py``'s source, for ``run_current``'s scripts (they cannot import tests).
+_DEPRECATIONS_SOURCE = Path(deprecations.__file__).read_text(encoding="utf-8")
 
 
 def _requirements() -> list[str]:
@@ -234,9 +238,20 @@ def run_current(
     settings: Mapping[str, Any] | None = None,
     modules: Mapping[str, str] | None = None,
 ) -> str:
-    """Run ``script`` with this package, in a fresh process of this interpreter."""
+    """Run ``script`` with this package, in a fresh process of this interpreter.
+
+    Deprecation warnings are errors there, as in the test run (``tests.deprecations``, copied
+    in as ``dcr_deprecations``), Celery's test worker's logging set-up included; the old
+    package's runs (``run_old``) are left as they are: it may warn, we cannot change it.
+    """
+    guarded = "import dcr_deprecations\ndcr_deprecations.install()\n" + textwrap.dedent(script)
     return run_django(
-        sys.executable, script, env, databases=databases, settings=settings, modules=modules
+        sys.executable,
+        guarded,
+        deprecations.environ(env or {}),
+        databases=databases,
+        settings=settings,
+        modules={**(modules or {}), "dcr_deprecations": _DEPRECATIONS_SOURCE},
     )
 
 

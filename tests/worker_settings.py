@@ -7,6 +7,10 @@ through environment variables, so the worker reads and writes the very rows the 
 - ``DCR_WORKER_DB_HOST``, ``DCR_WORKER_DB_PORT``, ``DCR_WORKER_DB_USER``,
   ``DCR_WORKER_DB_PASSWORD`` (optional);
 - ``DCR_WORKER_DB_OPTIONS``: the alias's ``OPTIONS`` as JSON (optional).
+
+Deprecation warnings are errors in the worker and its pool children, as in the test run
+(``tests.deprecations``): one raised by a task or by the backend fails that task, which the
+test sees as a wrong result or a traceback in the worker's log.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+
+from tests import deprecations
+
+deprecations.install()
 
 
 def _required(name: str) -> str:

@@ -28,8 +28,8 @@ from kombu import Connection
 
 from django_celery_results.adapters.django_orm.models import ChordCounter as ChordCounterModel
 from django_celery_results.adapters.django_orm.models import TaskResult
+from tests import deprecations, stress_app
 from tests import settings as test_settings
-from tests import stress_app
 from tests.routers import route_results_to
 
 pytestmark = [
@@ -104,8 +104,10 @@ def _worker_env(
 ) -> dict[str, str]:
     database = connections[alias].settings_dict
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    # Deprecations are errors from the worker's first import (tests.worker_settings keeps
+    # them errors after Celery's logging set-up).
     return {
-        **os.environ,
+        **deprecations.environ(os.environ),
         "PYTHONPATH": pythonpath,
         "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
         "DCR_WORKER_DB_ENGINE": str(database["ENGINE"]),
