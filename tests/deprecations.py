@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery.app import log as celery_log
@@ -50,16 +50,23 @@ def environ(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "PYTHONWARNINGS": value}
 
 
-def make_errors() -> None:
-    """Make every warning of ``CATEGORIES`` an error in this process, ahead of other filters."""
+def make_errors(ignored: Sequence[tuple[str, type[Warning]]] = ()) -> None:
+    """Make every warning of ``CATEGORIES`` an error here, ahead of other filters.
+
+    ``ignored``: (message regex, category) pairs that stay ignored, each named and explained
+    by the caller (a third party's warning that is not ours to fix).
+    """
     for category in CATEGORIES:
         warnings.filterwarnings("error", category=category)
+    for message, category in ignored:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
-def install() -> None:
-    """``make_errors()`` now and again after each ``Logging.setup`` of Celery (see above)."""
-    global _installed
-    make_errors()
+def install(ignored: Sequence[tuple[str, type[Warning]]] = ()) -> None:
+    """``make_errors(ignored)`` now and again after each ``Logging.setup`` of Celery (above)."""
+    global _ignored, _installed
+    _ignored = tuple(ignored)
+    make_errors(_ignored)
     if _installed:
         return
     setup = celery_log.Logging.setup
@@ -67,7 +74,7 @@ def install() -> None:
     @functools.wraps(setup)
     def setup_then_make_errors(self: Any, *args: Any, **kwargs: Any) -> Any:
         handled = setup(self, *args, **kwargs)
-        make_errors()
+        make_errors(_ignored)
         return handled
 
     celery_log.Logging.setup = setup_then_make_errors  # type: ignore[method-assign]
@@ -75,3 +82,4 @@ def install() -> None:
 
 
 _installed = False
+_ignored: tuple[tuple[str, type[Warning]], ...] = ()
