@@ -12,6 +12,7 @@ package root, beside this module.
 
 ``ready()`` is where the model managers get the storage they write through: the composition root
 (``celery_bridge/composition.py``) builds it, so the ORM adapter never chooses an adapter itself.
+It also registers the system checks of ``checks.py``, as Django's documentation advises.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .adapters.django_orm.managers import provide_result_stores
 from .celery_bridge.composition import orm_result_store
+from .checks import register_checks
 
 __all__ = ["CeleryResultConfig"]
 
@@ -39,5 +41,6 @@ class CeleryResultConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        """Hand the model managers the ORM's ``ResultStore`` factory from the composition root."""
+        """Hand the model managers the ORM's ``ResultStore`` factory; register the checks."""
         provide_result_stores(orm_result_store)
+        register_checks()
