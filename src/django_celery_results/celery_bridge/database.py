@@ -25,6 +25,7 @@ from .chord_size import chord_size
 from .composition import DatabaseStores
 from .hooks import SharedHooks, StateWrite
 from .recovery import RecoveryReport
+from .retention import configured_policy, expires_age, run_cleanup
 from .retrying import retrying
 from .serialization import KombuSerializer
 from .task_meta import CeleryClock, RecordTranslation, pending_meta
@@ -149,20 +150,31 @@ class DatabaseBackend(SharedHooks, BaseBackend):
     # -- expiry ------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Send unsent chord callbacks, then delete results older than ``result_expires``.
+        """Send unsent chord callbacks, then delete results as retention says.
 
-        Celery's ``celery.backend_cleanup`` task calls this daily when beat runs.
+        Celery's ``celery.backend_cleanup`` task calls this daily when beat runs. Without
+        ``DJANGO_CELERY_RESULTS_RETENTION``: everything older than ``result_expires``;
+        with it, each (state, task name) after its own age (``celery_bridge/retention.py``).
         """
         recovered = self.recover_chords()
         if recovered.sent or recovered.unreadable:
             logger.warning("Chord recovery: %s", recovered)
-        if not self.expires:
+        policy = configured_policy()
+        expires = expires_age(self.expires)
+        if policy.is_empty:
+            if expires is None:
+                return
+            report = self.result_store.delete_expired(expires)
+            logger.info("Expired %d task results and %d group results", report.tasks, report.groups)
             return
-        expires = self.expires
-        if not isinstance(expires, timedelta):
-            expires = timedelta(seconds=float(expires))
-        report = self.result_store.delete_expired(expires)
-        logger.info("Expired %d task results and %d group results", report.tasks, report.groups)
+        retained = run_cleanup(
+            self.result_store, None, policy, policy.rules(expires), policy.default_age(expires)
+        )
+        logger.info(
+            "Retention deleted %d task results and %s group results",
+            retained.tasks,
+            retained.groups,
+        )
 
     # -- chords ------------------------------------------------------------------------------
 

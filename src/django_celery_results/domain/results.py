@@ -9,7 +9,7 @@ read, forget, save a group, count a chord's part, recover a chord), and this one
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -23,11 +23,14 @@ from .ports import (
     TaskRepository,
 )
 from .records import ChordCounter, GroupRecord, PartCount, TaskRecord, stored_id
+from .retention import ProgressCallback, RetentionRule, RetentionTarget
 
 __all__ = [
     "DEFAULT_EXPIRY_BATCH",
     "ExpiryReport",
     "ResultStore",
+    "RetentionReport",
+    "RuleOutcome",
 ]
 
 #: Rows per statement of ``delete_expired``: None lets each repository choose for its storage
@@ -49,6 +52,38 @@ class ExpiryReport:
     tasks: int
     groups: int
     chords: int = 0
+
+
+@attrs.frozen
+class RuleOutcome:
+    """The task rows one retention rule deleted (or, in a dry run, would delete)."""
+
+    rule: RetentionRule
+    rows: int
+
+
+@attrs.frozen
+class RetentionReport:
+    """What one ``apply_retention`` call deleted, or would delete in a dry run.
+
+    Attributes:
+        rules: each rule applied, with its rows.
+        groups: group results deleted (None: groups were not touched).
+        chords: chord counters deleted (None: not touched).
+        dry_run: whether rows were only counted.
+        untargeted: task rows deleted by one age for all (storage without per-rule deletes).
+    """
+
+    rules: tuple[RuleOutcome, ...]
+    groups: int | None
+    chords: int | None
+    dry_run: bool = False
+    untargeted: int = 0
+
+    @property
+    def tasks(self) -> int:
+        """Task rows over every rule (and those deleted by one age for all)."""
+        return sum(outcome.rows for outcome in self.rules) + self.untargeted
 
 
 @attrs.frozen
@@ -210,3 +245,43 @@ class ResultStore:
             groups=self.groups.delete_done_before(cutoff, batch_size),
             chords=self.chords.delete_created_before(cutoff, batch_size),
         )
+
+    def apply_retention(
+        self,
+        target: RetentionTarget,
+        rules: Sequence[RetentionRule],
+        groups_age: timedelta | None,
+        *,
+        batch_size: int | None = DEFAULT_EXPIRY_BATCH,
+        dry_run: bool = False,
+        progress_for: Callable[[RetentionRule], ProgressCallback | None] | None = None,
+    ) -> RetentionReport:
+        """Delete (or count, ``dry_run``) each rule's task rows, then old groups and chords.
+
+        ``rules`` come from ``RetentionPolicy.rules`` (disjoint, so no row is counted twice);
+        every cutoff is taken from one reading of the clock. Groups and chord counters go
+        after ``groups_age`` as ``delete_expired`` deletes them (None: they are kept).
+        ``progress_for(rule)`` may return a callback told each rule's running total.
+        """
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        now = self.clock.now()
+        outcomes = []
+        for rule in rules:
+            cutoff = rule.cutoff(now)
+            if dry_run:
+                rows = target.count_done_before(rule.selection, cutoff)
+            else:
+                progress = progress_for(rule) if progress_for is not None else None
+                rows = target.delete_done_before(rule.selection, cutoff, batch_size, progress)
+            outcomes.append(RuleOutcome(rule, rows))
+        groups = chords = None
+        if groups_age is not None:
+            cutoff = now - groups_age
+            if dry_run:
+                groups = target.count_groups_before(cutoff)
+                chords = target.count_chords_before(cutoff)
+            else:
+                groups = self.groups.delete_done_before(cutoff, batch_size)
+                chords = self.chords.delete_created_before(cutoff, batch_size)
+        return RetentionReport(tuple(outcomes), groups, chords, dry_run)

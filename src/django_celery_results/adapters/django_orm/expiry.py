@@ -5,6 +5,10 @@
 ``expiry_batch_sizes`` for the vendor, else one ``DELETE``. Batches are ``DELETE ... LIMIT``
 on MySQL/MariaDB, ranges of the date index on SQLite, an ``IN (subquery ... LIMIT)`` elsewhere
 and the ORM's own deletes on the portable path.
+
+``TableRetention`` is the retention policy's target (``domain.retention.RetentionTarget``):
+it counts and deletes the task rows of one (state, task name) selection, in batches that are
+ranges of the primary key, so memory stays flat however many rows go.
 """
 
 from __future__ import annotations
@@ -16,12 +20,20 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Q
 
+from ...domain.retention import ProgressCallback, Selection
 from .dialects import PortableDialect, SqlDialect
 from .errors import translate_errors
 from .tables import DjangoTable
 
-__all__ = ["EXPIRY_BATCH_SETTING", "delete_before", "expiry_batch_setting"]
+__all__ = [
+    "EXPIRY_BATCH_SETTING",
+    "TableRetention",
+    "delete_before",
+    "expiry_batch_setting",
+    "selection_filter",
+]
 
 #: Rows per ``DELETE`` of expiry on every database, overriding ``expiry_batch_sizes``: for
 #: servers where one big ``DELETE`` fails (a ``statement_timeout``, Galera's or Group
@@ -156,3 +168,108 @@ def _delete_with_the_orm(
         total += int(deleted)
         if deleted < batch_size:
             return total
+
+
+def selection_filter(selection: Selection) -> Q:
+    """The task rows of ``selection`` as a ``Q`` on ``status`` and ``task_name``.
+
+    Rows without a task name are selected by "any name but ..." (an ``exclude`` keeps them,
+    where SQL's bare ``NOT IN`` would drop NULLs).
+    """
+    query = Q()
+    if selection.states is not None:
+        query &= Q(status__in=sorted(selection.states))
+    if selection.except_states:
+        query &= ~Q(status__in=sorted(selection.except_states))
+    if selection.task_names is not None:
+        query &= Q(task_name__in=sorted(selection.task_names))
+    if selection.except_task_names:
+        query &= Q(task_name__isnull=True) | ~Q(task_name__in=sorted(selection.except_task_names))
+    return query
+
+
+class TableRetention:
+    """``RetentionTarget`` over the task, group and chord counter tables.
+
+    Args:
+        tasks: the task results table (its rows are selected and deleted).
+        groups: the group results table (counted for a dry run).
+        chords: the chord counters table (counted for a dry run).
+    """
+
+    def __init__(self, tasks: DjangoTable, groups: DjangoTable, chords: DjangoTable) -> None:
+        self.tasks = tasks
+        self.groups = groups
+        self.chords = chords
+
+    def count_done_before(self, selection: Selection, cutoff: datetime) -> int:
+        """Task rows of ``selection`` done before ``cutoff`` (one ``COUNT``)."""
+        return _count(self.tasks, selection_filter(selection) & Q(date_done__lt=cutoff))
+
+    def count_groups_before(self, cutoff: datetime) -> int:
+        """Group results done before ``cutoff`` (one ``COUNT``)."""
+        return _count(self.groups, Q(date_done__lt=cutoff))
+
+    def count_chords_before(self, cutoff: datetime) -> int:
+        """Chord counters created before ``cutoff`` (one ``COUNT``)."""
+        return _count(self.chords, Q(date_created__lt=cutoff))
+
+    def delete_done_before(
+        self,
+        selection: Selection,
+        cutoff: datetime,
+        batch_size: int | None,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete the rows of ``selection`` done before ``cutoff``, by primary-key ranges.
+
+        Each batch is two statements: find the primary key ``batch_size`` matching rows on
+        (``ORDER BY pk LIMIT 1 OFFSET n``), then delete the matching rows up to it; the last
+        batch deletes the rest. No ids are held but that one, whatever the backlog; each
+        ``DELETE`` is its own transaction in autocommit, so locks stay short. Without a batch
+        size: ``DJANGO_CELERY_RESULTS_EXPIRY_BATCH_SIZE``, the vendor's step, else one
+        ``DELETE``.
+        """
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        table = self.tasks
+        alias = table.write_alias()
+        matching = selection_filter(selection) & Q(date_done__lt=cutoff)
+        with translate_errors(alias):
+            if batch_size is None:
+                batch_size = expiry_batch_setting()
+            if batch_size is None:
+                batch_size = table.expiry_batch_sizes.get(connections[alias].vendor)
+            rows = table.manager(alias).filter(matching)
+            if batch_size is None:
+                total = _raw_delete(rows, alias)
+                if progress is not None:
+                    progress(total)
+                return total
+            total = 0
+            after: Any = None
+            while True:
+                todo = rows if after is None else rows.filter(pk__gt=after)
+                end = todo.order_by("pk").values_list("pk", flat=True)[batch_size - 1 : batch_size]
+                ends = list(end)
+                if not ends:  # at most batch_size rows left: the last batch
+                    total += _raw_delete(todo, alias)
+                    if progress is not None:
+                        progress(total)
+                    return total
+                total += _raw_delete(todo.filter(pk__lte=ends[0]), alias)
+                after = ends[0]
+                if progress is not None:
+                    progress(total)
+
+
+def _count(table: DjangoTable, query: Q) -> int:
+    alias = table.write_alias()
+    with translate_errors(alias):
+        return int(table.manager(alias).filter(query).count())
+
+
+def _raw_delete(rows: Any, alias: str) -> int:
+    # ``_raw_delete``: one ``DELETE ... WHERE`` whatever signals a project connects to the
+    # model; ``QuerySet.delete()`` would load every row first when a receiver exists.
+    return int(rows._raw_delete(alias))
