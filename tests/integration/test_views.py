@@ -16,12 +16,15 @@ from celery import Celery, states, uuid
 from celery._state import get_current_app
 from celery.backends.base import KeyValueStoreBackend
 from celery.result import GroupResult
-from django.contrib.auth.models import User
+from django.conf import settings as django_settings
+from django.contrib.auth.models import Permission, User
+from django.http import HttpRequest
 from django.test import Client, override_settings
 from django.urls import resolve, reverse
 
 from django_celery_results import views
-from tests import oldpkg
+from django_celery_results.celery_bridge.views_access import DENIALS, access_rule
+from tests import oldpkg, views_access_rules
 from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -468,3 +471,312 @@ def test_undecodable_payload_without_a_state_column_has_a_null_state(
     assert _get(client, f"/results/task/done/{task_id}/") == {
         "task": {"id": task_id, "executed": False, "status": None, "error": UNDECODABLE_TASK}
     }
+
+
+# -- who may read the views (DJANGO_CELERY_RESULTS_VIEWS_ACCESS) --------------------------------
+
+ACCESS = "DJANGO_CELERY_RESULTS_VIEWS_ACCESS"
+PERMISSION = "django_celery_results.view_taskresult"
+
+#: Who asks, as the ``reader`` fixture logs them in.
+READERS = ["anonymous", "inactive-staff", "user", "permitted", "staff", "superuser"]
+
+#: Each mode with the readers it lets in (everyone else gets a 403).
+MODES: dict[str, set[str]] = {
+    "public": set(READERS),
+    "authenticated": {"user", "permitted", "staff", "superuser"},
+    "staff": {"staff", "superuser"},
+    f"permission:{PERMISSION}": {"permitted", "superuser"},
+}
+
+
+@pytest.fixture
+def one_db_app() -> Iterator[Celery]:
+    """A ``django-db`` app on the default database only (access does not depend on the store)."""
+    previous = get_current_app()
+    app = Celery("views-access-tests", set_as_current=False)
+    app.conf.update(result_backend="django-db", result_extended=True)
+    app.set_current()
+    try:
+        with route_results_to("default"):
+            yield app
+    finally:
+        previous.set_current()
+
+
+@pytest.fixture
+def one_db_stored(one_db_app: Celery) -> Stored:
+    """``stored``'s rows, on the default database only."""
+    return Stored(one_db_app)
+
+
+def _log_in(client: Client, who: str) -> None:
+    """Log ``who`` (one of READERS) in on ``client``; "anonymous" stays logged out."""
+    if who == "anonymous":
+        return
+    if who == "superuser":
+        user: User = User.objects.create_superuser(username=f"root-{uuid()}", password="unused")
+    else:
+        user = _user(staff="staff" in who, active=who != "inactive-staff")
+    if who == "permitted":
+        app_label, codename = PERMISSION.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    client.force_login(user)
+
+
+def _paths(stored: Stored) -> list[str]:
+    """The four views, each about a stored object."""
+    return [
+        f"/results/task/done/{stored.success}/",
+        f"/results/task/status/{stored.failure}/",
+        f"/results/group/done/{stored.group}/",
+        f"/results/group/status/{stored.group}/",
+    ]
+
+
+def _denied(client: Client, path: str, code: str) -> None:
+    """GET ``path`` and check that it is a JSON 403 with ``code``, not cached, not a redirect."""
+    response = client.get(path)
+    assert response.status_code == 403, response.content
+    assert response["Content-Type"] == "application/json"
+    assert "Location" not in response
+    assert "no-store" in response["Cache-Control"]
+    assert json.loads(response.content) == {"detail": str(DENIALS[code]), "code": code}
+    assert SECRET_MESSAGE.encode() not in response.content
+
+
+@pytest.mark.parametrize("who", READERS)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_mode_allows_and_denies(
+    client: Client, one_db_stored: Stored, mode: str, who: str
+) -> None:
+    """Each mode lets in exactly its readers; the others get a JSON 403 on all four views.
+
+    The code is ``not_authenticated`` for a request without a logged-in, active user (an
+    inactive user's session is not one) and ``permission_denied`` for a logged-in user.
+    """
+    _log_in(client, who)
+    with override_settings(**{ACCESS: mode}):
+        for path in _paths(one_db_stored):
+            if who in MODES[mode]:
+                _get(client, path)
+            else:
+                code = (
+                    "not_authenticated"
+                    if who in {"anonymous", "inactive-staff"}
+                    else ("permission_denied")
+                )
+                _denied(client, path, code)
+
+
+def test_public_is_the_default(client: Client, one_db_stored: Stored) -> None:
+    """Without the setting anyone reads every view, as with the old package."""
+    assert not hasattr(django_settings, ACCESS)
+    for path in _paths(one_db_stored):
+        _get(client, path)
+
+
+@pytest.mark.parametrize(
+    ("mode", "who"),
+    [
+        pytest.param("authenticated", "user", id="authenticated-user"),
+        pytest.param("staff", "staff", id="staff"),
+        pytest.param(f"permission:{PERMISSION}", "permitted", id="permitted"),
+    ],
+)
+def test_exposed_error_details_reach_only_allowed_readers(
+    client: Client, one_db_stored: Stored, mode: str, who: str
+) -> None:
+    """EXPOSE_TRACEBACKS shows error details to those the rule allows, never to the others."""
+    with override_settings(**{ACCESS: mode, "DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS": True}):
+        _denied(client, f"/results/task/status/{one_db_stored.failure}/", "not_authenticated")
+        _denied(client, f"/results/group/status/{one_db_stored.group}/", "not_authenticated")
+        _log_in(client, who)
+        task = _get(client, f"/results/task/status/{one_db_stored.failure}/")["task"]
+    assert task == {"id": one_db_stored.failure, "status": "FAILURE", **SHOWN}
+
+
+def test_error_details_stay_staff_only_without_exposing(
+    client: Client, one_db_stored: Stored
+) -> None:
+    """A permitted non-staff reader sees the failure, not its details, unless they are exposed."""
+    _log_in(client, "permitted")
+    with override_settings(**{ACCESS: f"permission:{PERMISSION}"}):
+        task = _get(client, f"/results/task/status/{one_db_stored.failure}/")["task"]
+    assert task == {"id": one_db_stored.failure, "status": "FAILURE", **HIDDEN}
+
+
+class Recorder:
+    """A per-object rule that records its calls and allows what ``allow`` says."""
+
+    def __init__(self, deny: set[str] | None = None, answer: object = True) -> None:
+        self.calls: list[tuple[Any, str, str]] = []
+        self.deny = deny or set()
+        self.answer = answer
+
+    def __call__(self, request: HttpRequest, kind: str, object_id: str) -> object:
+        """Record the call; deny the ids in ``deny``, else answer ``answer``."""
+        self.calls.append((request, kind, object_id))
+        return False if object_id in self.deny else self.answer
+
+
+def test_callable_is_asked_about_the_task(client: Client, one_db_stored: Stored) -> None:
+    """A callable rule gets the request (with its user), "task" and the id on the task views."""
+    rule = Recorder()
+    _log_in(client, "user")
+    with override_settings(**{ACCESS: rule}):
+        _get(client, f"/results/task/status/{one_db_stored.success}/")
+        _get(client, f"/results/task/done/{one_db_stored.failure}/")
+    assert [(kind, object_id) for _, kind, object_id in rule.calls] == [
+        ("task", one_db_stored.success),
+        ("task", one_db_stored.failure),
+    ]
+    request = rule.calls[0][0]
+    assert isinstance(request, HttpRequest)
+    assert request.path == f"/results/task/status/{one_db_stored.success}/"
+    assert request.user.is_authenticated
+
+
+def test_callable_is_asked_about_the_group_then_each_member(
+    client: Client, one_db_stored: Stored
+) -> None:
+    """On a group view the rule is asked about the group, then about every member in order."""
+    rule = Recorder()
+    with override_settings(**{ACCESS: rule}):
+        _get(client, f"/results/group/done/{one_db_stored.group}/")
+    assert [(kind, object_id) for _, kind, object_id in rule.calls] == [
+        ("group", one_db_stored.group),
+        ("task", one_db_stored.success),
+        ("task", one_db_stored.failure),
+        ("task", one_db_stored.unknown),
+    ]
+
+
+def test_callable_denying_the_group_asks_no_member(client: Client, one_db_stored: Stored) -> None:
+    """A denied group is a 403 and its members are not looked at."""
+    rule = Recorder(deny={one_db_stored.group})
+    with override_settings(**{ACCESS: rule}):
+        _denied(client, f"/results/group/status/{one_db_stored.group}/", "not_authenticated")
+    assert [kind for _, kind, _ in rule.calls] == ["group"]
+
+
+def test_callable_denied_member_shows_only_its_id(client: Client, one_db_stored: Stored) -> None:
+    """A member the rule denies shows its id and the denial, never its state or error details."""
+    rule = Recorder(deny={one_db_stored.failure})
+    _log_in(client, "staff")
+    denied = {
+        "id": one_db_stored.failure,
+        "detail": str(DENIALS["permission_denied"]),
+        "code": "permission_denied",
+    }
+    with override_settings(**{ACCESS: rule, "DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS": True}):
+        status = client.get(f"/results/group/status/{one_db_stored.group}/")
+        done = _get(client, f"/results/group/done/{one_db_stored.group}/")
+        _denied(client, f"/results/task/status/{one_db_stored.failure}/", "permission_denied")
+    assert SECRET_MESSAGE.encode() not in status.content
+    assert json.loads(status.content)["group"]["results"] == [
+        {"id": one_db_stored.success, "status": "SUCCESS", "result": {"answer": 42}},
+        denied,
+        {"id": one_db_stored.unknown, "status": "PENDING", "result": None},
+    ]
+    assert done["group"]["results"] == [
+        {"id": one_db_stored.success, "executed": True},
+        denied,
+        {"id": one_db_stored.unknown, "executed": False},
+    ]
+
+
+def test_callable_denied_nested_group(client: Client, one_db_app: Celery) -> None:
+    """A nested group the rule denies is shown as a denial; its members are not asked about."""
+    inner_id, outer_id, task_id = uuid(), uuid(), uuid()
+    one_db_app.backend.store_result(task_id, 1, states.SUCCESS)
+    inner = GroupResult(inner_id, [one_db_app.AsyncResult(task_id)], app=one_db_app)
+    members: list[Any] = [inner]  # Celery types members as AsyncResults; groups nest too
+    GroupResult(outer_id, members, app=one_db_app).save()
+    rule = Recorder(deny={inner_id})
+    denied = {"id": inner_id, **denial_body("not_authenticated")}
+    with override_settings(**{ACCESS: rule}):
+        assert _get(client, f"/results/group/status/{outer_id}/")["group"]["results"] == [denied]
+        assert _get(client, f"/results/group/done/{outer_id}/")["group"]["results"] == [denied]
+    assert task_id not in [object_id for _, _, object_id in rule.calls]
+
+
+def denial_body(code: str) -> dict[str, str]:
+    """The ``detail`` and ``code`` of a denial."""
+    return {"detail": str(DENIALS[code]), "code": code}
+
+
+@pytest.mark.parametrize("answer", [None, False, 1, "yes", [True]])
+def test_callable_allows_only_on_true(
+    client: Client, one_db_stored: Stored, answer: object
+) -> None:
+    """Only ``True`` allows: ``None`` (a forgotten return), truthy non-booleans deny."""
+    with override_settings(**{ACCESS: Recorder(answer=answer)}):
+        _denied(client, f"/results/task/status/{one_db_stored.success}/", "not_authenticated")
+
+
+def test_dotted_path_names_the_callable(client: Client, one_db_stored: Stored) -> None:
+    """A dotted path is imported and called like the callable itself."""
+    with override_settings(**{ACCESS: "tests.views_access_rules.tasks_only"}):
+        _get(client, f"/results/task/status/{one_db_stored.success}/")
+        _denied(client, f"/results/group/status/{one_db_stored.group}/", "not_authenticated")
+
+
+def test_bad_setting_fails_closed(client: Client, one_db_stored: Stored) -> None:
+    """An invalid setting at request time raises (a 500), never falls back to public."""
+    with override_settings(**{ACCESS: "private"}), pytest.raises(ValueError, match=ACCESS):
+        client.get(f"/results/task/status/{one_db_stored.success}/")
+
+
+@pytest.mark.parametrize(
+    ("value", "per_object"),
+    [
+        ("public", False),
+        ("authenticated", False),
+        ("staff", False),
+        (f"permission:{PERMISSION}", False),
+        ("permission:myapp.can-read.results", False),
+        ("tests.views_access_rules.tasks_only", True),
+        (views_access_rules.tasks_only, True),
+        (lambda request, kind, object_id: True, True),
+        (lambda *args: True, True),
+        (Recorder(), True),
+    ],
+)
+def test_access_rule_parses_valid_values(value: object, per_object: bool) -> None:
+    """Every documented form parses; only callables are asked per object."""
+    rule = access_rule(value)
+    assert rule.per_object is per_object
+    assert rule.value is value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("private", "public", id="unknown-word"),
+        pytest.param("", "public", id="empty"),
+        pytest.param("Public", "public", id="wrong-case"),
+        pytest.param("permission:", "app_label", id="permission-empty"),
+        pytest.param("permission:view_taskresult", "app_label", id="permission-no-app"),
+        pytest.param("permission:app.has space", "app_label", id="permission-blank"),
+        pytest.param("permission:1app.x", "app_label", id="permission-bad-app"),
+        pytest.param("tests.no_such_module.rule", "cannot import", id="missing-module"),
+        pytest.param("tests.views_access_rules.missing", "cannot import", id="missing-name"),
+        pytest.param("tests.views_access_rules.NOT_CALLABLE", "not callable", id="not-callable"),
+        pytest.param("tests.views_access_rules.too_few_arguments", "signature", id="arity-path"),
+        pytest.param(lambda request: True, "signature", id="arity-callable"),
+        pytest.param(None, "public", id="none"),
+        pytest.param(42, "public", id="int"),
+        pytest.param(["staff"], "public", id="list"),
+    ],
+)
+def test_access_rule_rejects_bad_values(value: object, reason: str) -> None:
+    """A bad value raises ValueError naming the setting, the value and what is wrong."""
+    with pytest.raises(ValueError, match=ACCESS) as raised:
+        access_rule(value)
+    message = str(raised.value)
+    assert ACCESS in message
+    assert repr(value) in message
+    assert reason in message

@@ -4,11 +4,16 @@ The views ask the current Celery app (``celery.current_app``) through ``AsyncRes
 ``GroupResult``, so they show what any Celery client would see, whichever result backend the
 app is configured with.
 
+Who may read them: ``DJANGO_CELERY_RESULTS_VIEWS_ACCESS`` (``views_access``; by default
+everyone). A request the rule denies gets a JSON 403 and nothing else; under a per-object rule
+(a callable) a group view also asks about each member, and a member the request may not read is
+shown as its id with the denial's ``detail`` and ``code`` instead of its state.
+
 Failed tasks: an exception's message and its traceback often carry paths, queries or data the
 public must not see, so for a task in an exception state (FAILURE, RETRY, REVOKED) the
 ``result``, ``exc`` and ``traceback`` keys are ``null`` unless the request comes from an
 active staff user or the setting ``DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS = True`` publishes
-them to everyone (the old package always did).
+them to everyone the access rule lets read the task (the old package always showed them).
 
 Rows this app cannot decode: a row written under another serializer than this app accepts (a
 pickle row read by an app whose ``accept_content`` is JSON only), or damaged, still answers
@@ -24,6 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import attrs
 from celery import current_app, states
 from celery.result import AsyncResult, GroupResult
 from django.conf import settings
@@ -34,6 +40,7 @@ from kombu.exceptions import DecodeError, SerializerNotInstalled
 
 from ..domain.errors import InvalidRecordError
 from ..domain.results import ResultStore
+from .views_access import AccessRule, ObjectKind, current_rule, denial, denied_response
 
 __all__ = ["group_status", "is_group_successful", "is_task_successful", "task_status"]
 
@@ -65,11 +72,36 @@ def _json(payload: dict[str, Any]) -> JsonResponse:
 
 
 def _may_see_errors(request: HttpRequest) -> bool:
+    # Asked only once the access rule let the request in: a denied request sees nothing.
     if getattr(settings, "DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS", False):
         return True
     # No auth middleware, or a custom user model without these flags: treat as anonymous.
     user = getattr(request, "user", None)
     return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
+
+
+@attrs.frozen
+class _Reading:
+    """One allowed request: whether it may see error details, and may read a group's members."""
+
+    request: HttpRequest
+    rule: AccessRule
+    show_errors: bool
+
+    def denied(self, kind: ObjectKind, object_id: str | None) -> dict[str, Any] | None:
+        """The answer for a group member the request may not read, or None if it may."""
+        # A nested group restored without an id is asked about as "".
+        if not self.rule.per_object or self.rule.allows(self.request, kind, object_id or ""):
+            return None
+        return {"id": object_id, **denial(self.request)}
+
+
+def _reading(request: HttpRequest, kind: ObjectKind, object_id: str) -> _Reading | None:
+    """The request's reading of ``object_id``, or None if the access rule denies it."""
+    rule = current_rule()
+    if not rule.allows(request, kind, object_id):
+        return None
+    return _Reading(request, rule, _may_see_errors(request))
 
 
 def _async_result(task_id: str) -> AsyncResult[Any]:
@@ -122,27 +154,37 @@ def _restored_members(group_id: str, show_errors: bool) -> tuple[list[object], s
         return [], _undecodable("group", exc, show_errors)
 
 
-def _member_state(member: object, show_errors: bool) -> dict[str, Any]:
+def _member_state(member: object, reading: _Reading) -> dict[str, Any]:
     if isinstance(member, GroupResult):
-        results = [_member_state(inner, show_errors) for inner in _members(member)]
+        if (denied := reading.denied("group", member.id)) is not None:
+            return denied
+        results = [_member_state(inner, reading) for inner in _members(member)]
         return {"id": member.id, "results": results}
     if isinstance(member, AsyncResult):
-        return _task_state(member, show_errors)
+        if (denied := reading.denied("task", member.id)) is not None:
+            return denied
+        return _task_state(member, reading.show_errors)
     return {"id": getattr(member, "id", None)}
 
 
-def _member_done(member: object, show_errors: bool) -> dict[str, Any]:
+def _member_done(member: object, reading: _Reading) -> dict[str, Any]:
     # A nested group is done when every member is (GroupResult.successful() says the same);
-    # the first member that cannot be decoded lends the group its error.
+    # one with a member the request may not read is not said to be done (that would tell).
+    # The first member that cannot be decoded lends the group its error.
     if isinstance(member, GroupResult):
-        inner = [_member_done(each, show_errors) for each in _members(member)]
-        done: dict[str, Any] = {"id": member.id, "executed": all(i["executed"] for i in inner)}
+        if (denied := reading.denied("group", member.id)) is not None:
+            return denied
+        inner = [_member_done(each, reading) for each in _members(member)]
+        executed = all(i.get("executed") is True for i in inner)
+        done: dict[str, Any] = {"id": member.id, "executed": executed}
         errors = [i["error"] for i in inner if "error" in i]
         if errors:
             done["error"] = errors[0]
         return done
     if isinstance(member, AsyncResult):
-        return _task_done(member, show_errors)
+        if (denied := reading.denied("task", member.id)) is not None:
+            return denied
+        return _task_done(member, reading.show_errors)
     return {"id": getattr(member, "id", None), "executed": False}
 
 
@@ -194,9 +236,12 @@ def is_task_successful(request: HttpRequest, task_id: str) -> JsonResponse:
     """``{"task": {"id": ..., "executed": bool}}``: whether the task finished with SUCCESS.
 
     For a row that cannot be decoded, ``executed`` follows the stored state, and ``status`` and
-    ``error`` are added (see the module docstring).
+    ``error`` are added (see the module docstring). A request the access rule denies gets a
+    JSON 403 (``views_access``), as on every view here.
     """
-    return _json({"task": _task_done(_async_result(task_id), _may_see_errors(request))})
+    if (reading := _reading(request, "task", task_id)) is None:
+        return denied_response(request)
+    return _json({"task": _task_done(_async_result(task_id), reading.show_errors)})
 
 
 @never_cache
@@ -207,8 +252,9 @@ def task_status(request: HttpRequest, task_id: str) -> JsonResponse:
     ``null`` unless the user is active staff or ``DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS`` is
     True (see the module docstring).
     """
-    state = _task_state(_async_result(task_id), _may_see_errors(request))
-    return _json({"task": state})
+    if (reading := _reading(request, "task", task_id)) is None:
+        return denied_response(request)
+    return _json({"task": _task_state(_async_result(task_id), reading.show_errors)})
 
 
 @never_cache
@@ -219,9 +265,10 @@ def is_group_successful(request: HttpRequest, group_id: str) -> JsonResponse:
     one whose stored row cannot be decoded, with an ``error`` beside it. A member that cannot
     be decoded is answered as ``is_task_successful`` answers it.
     """
-    show_errors = _may_see_errors(request)
-    members, error = _restored_members(group_id, show_errors)
-    results = [_member_done(member, show_errors) for member in members]
+    if (reading := _reading(request, "group", group_id)) is None:
+        return denied_response(request)
+    members, error = _restored_members(group_id, reading.show_errors)
+    results = [_member_done(member, reading) for member in members]
     return _json(_group_answer(group_id, results, error))
 
 
@@ -233,9 +280,10 @@ def group_status(request: HttpRequest, group_id: str) -> JsonResponse:
     cannot be decoded, with an ``error``; failed members and members that cannot be decoded
     follow the same rules as ``task_status``.
     """
-    show_errors = _may_see_errors(request)
-    members, error = _restored_members(group_id, show_errors)
-    results = [_member_state(member, show_errors) for member in members]
+    if (reading := _reading(request, "group", group_id)) is None:
+        return denied_response(request)
+    members, error = _restored_members(group_id, reading.show_errors)
+    results = [_member_state(member, reading) for member in members]
     return _json(_group_answer(group_id, results, error))
 
 
