@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 
 from django_celery_results.adapters.django_orm.models import TaskResult
 from tests.integration.orm_support import queries_on
+from tests.routers import route_results_to
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -204,7 +205,7 @@ def test_table_output(stored: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--window=3"], "--window"),
+        (["--window=3"], "--window must be a duration such as 90s, 15m, 1h, 24h, 7d or 2w"),
         (["--window=0m"], "--window must be between 1m and 366 days"),
         (["--window=400d"], "--window must be between 1m and 366 days"),
         (["--stuck-after=10s"], "--stuck-after must be between 1m and 366 days"),
@@ -216,7 +217,10 @@ def test_table_output(stored: str) -> None:
             "--since must be between 1m and 366 days before --until",
         ),
         (["--stuck-limit=1001"], "--stuck-limit must be between 0 and 1000"),
-        (["--window=7d", "--bucket=minute"], "--bucket: minute buckets"),
+        (
+            ["--window=7d", "--bucket=minute"],
+            "--bucket minute over 7 days, 0:00:00 makes more than 1000 buckets",
+        ),
         (["--database=nowhere"], "--database: no database 'nowhere'"),
     ],
 )
@@ -224,6 +228,14 @@ def test_bad_arguments(args: list[str], message: str) -> None:
     """Each bad argument is a CommandError that names the argument and its limit."""
     with pytest.raises(CommandError, match=message.replace("(", r"\(")):
         call_command("task_results_stats", *args, stdout=StringIO())
+
+
+def test_database_defaults_to_the_routers(stored: str) -> None:
+    """Without ``--database`` the command reads where the router sends TaskResult reads."""
+    out = StringIO()
+    with route_results_to(stored):
+        call_command("task_results_stats", "--json", f"--until={UNTIL.isoformat()}", stdout=out)
+    assert by_name(json.loads(out.getvalue()))[ADD]["total"] == 13
 
 
 def test_no_start_times_says_how_to_record_them(db_alias: str) -> None:

@@ -52,8 +52,11 @@ def _duration(option: str, text: str) -> timedelta:
     """A duration option between MIN_WINDOW and MAX_WINDOW, or a CommandError naming it."""
     try:
         value = parse_duration(text)
-    except ValueError as exc:
-        raise CommandError(f"{option}: {exc}") from None
+    except ValueError:
+        raise CommandError(
+            _("%(option)s must be a duration such as 90s, 15m, 1h, 24h, 7d or 2w, got %(value)r")
+            % {"option": option, "value": text}
+        ) from None
     if not MIN_WINDOW <= value <= MAX_WINDOW:
         raise CommandError(
             _("%(option)s must be between %(min)s and %(max)s days, got %(value)s")
@@ -179,8 +182,14 @@ class Command(BaseCommand):
                 task_name=options["task_name"],
                 stuck_limit=stuck_limit,
             )
-        except ValueError as exc:  # the bucket count: the one limit left to the domain
-            raise CommandError(f"--bucket: {exc}") from None
+        except ValueError:  # the bucket count: the one limit not checked above
+            raise CommandError(
+                _(
+                    "--bucket %(bucket)s over %(span)s makes more than %(max)d buckets: choose "
+                    "a wider --bucket or a shorter window"
+                )
+                % {"bucket": bucket.value, "span": until - since, "max": MAX_BUCKETS}
+            ) from None
 
 
 def _states_in(report: StatsReport) -> list[str]:
