@@ -103,11 +103,6 @@ class AccessRule:
     #: group is asked about; the fixed rules answer alike for every object.
     per_object: bool = False
 
-    @property
-    def is_public(self) -> bool:
-        """Whether everyone may read every object."""
-        return self.check is _public
-
     def allows(self, request: HttpRequest, kind: ObjectKind, object_id: str) -> bool:
         """Whether ``request`` may read the task or group ``object_id`` (only ``True`` allows)."""
         return self.check(request, kind, object_id) is True
