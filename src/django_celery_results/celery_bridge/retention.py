@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from ..domain.clock import SystemClock
 from ..domain.results import ExpiryReport, ResultStore, RetentionReport
 from ..domain.retention import (
     ProgressCallback,
@@ -27,9 +28,11 @@ from ..domain.retention import (
     RetentionTarget,
 )
 from .composition import SETTING as REPOSITORIES_SETTING
+from .composition import configured_repositories, orm_result_store
 
 __all__ = [
     "RETENTION_SETTING",
+    "command_store",
     "configured_policy",
     "expires_age",
     "retention_target",
@@ -57,6 +60,13 @@ def expires_age(expires: float | timedelta | None) -> timedelta | None:
     if not isinstance(expires, timedelta):
         expires = timedelta(seconds=float(expires))
     return expires if expires > timedelta(0) else None
+
+
+def command_store(using: str | None) -> ResultStore:
+    """The store a command cleans: the ORM's on ``using``, else the configured repositories."""
+    if using is not None:
+        return orm_result_store(using)
+    return configured_repositories().result_store(SystemClock())
 
 
 def retention_target(using: str | None) -> RetentionTarget | None:
@@ -88,7 +98,7 @@ def run_cleanup(
     *,
     batch_size: int | None = None,
     dry_run: bool = False,
-    progress_for: Callable[[RetentionRule], ProgressCallback | None] | None = None,
+    progress_for: Callable[[RetentionRule, datetime], ProgressCallback | None] | None = None,
 ) -> RetentionReport:
     """Apply ``rules`` (from ``policy``) to ``store``'s results; groups after ``groups_age``.
 

@@ -254,14 +254,14 @@ class ResultStore:
         *,
         batch_size: int | None = DEFAULT_EXPIRY_BATCH,
         dry_run: bool = False,
-        progress_for: Callable[[RetentionRule], ProgressCallback | None] | None = None,
+        progress_for: Callable[[RetentionRule, datetime], ProgressCallback | None] | None = None,
     ) -> RetentionReport:
         """Delete (or count, ``dry_run``) each rule's task rows, then old groups and chords.
 
         ``rules`` come from ``RetentionPolicy.rules`` (disjoint, so no row is counted twice);
         every cutoff is taken from one reading of the clock. Groups and chord counters go
         after ``groups_age`` as ``delete_expired`` deletes them (None: they are kept).
-        ``progress_for(rule)`` may return a callback told each rule's running total.
+        ``progress_for(rule, cutoff)`` may return a callback told each rule's running total.
         """
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -272,7 +272,7 @@ class ResultStore:
             if dry_run:
                 rows = target.count_done_before(rule.selection, cutoff)
             else:
-                progress = progress_for(rule) if progress_for is not None else None
+                progress = progress_for(rule, cutoff) if progress_for is not None else None
                 rows = target.delete_done_before(rule.selection, cutoff, batch_size, progress)
             outcomes.append(RuleOutcome(rule, rows))
         groups = chords = None

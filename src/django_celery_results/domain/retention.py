@@ -39,6 +39,7 @@ __all__ = [
     "RetentionRule",
     "RetentionTarget",
     "Selection",
+    "format_duration",
     "narrowed",
     "parse_duration",
 ]
@@ -87,6 +88,16 @@ def parse_duration(value: object, where: str) -> timedelta:
             f"{where}: must be more than 0 seconds (None keeps for ever), got {value!r}"
         )
     return age
+
+
+def format_duration(age: timedelta) -> str:
+    """``age`` in the largest unit that divides it exactly: ``7d``, ``36h``, ``90s``..."""
+    seconds = age.total_seconds()
+    for unit in ("w", "d", "h", "m"):
+        count = seconds / _UNITS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _age(value: object, where: str) -> Age:
