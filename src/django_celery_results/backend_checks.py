@@ -101,9 +101,10 @@ def result_backend_class() -> type | None:
 
 
 def backend_may_be(kind: type) -> bool:
-    """Whether the settings name backend ``kind``, or name none of ours (set in code, maybe)."""
-    chosen = result_backend_class()
-    return chosen is None or chosen is kind
+    """Whether the settings name backend ``kind``, or no backend (it may be set in code)."""
+    if getattr(settings, "CELERY_RESULT_BACKEND", None) is None:
+        return True
+    return result_backend_class() is kind
 
 
 def parsed(code: str, parse: Callable[[], object], hint: str) -> list[CheckMessage]:

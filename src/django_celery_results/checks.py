@@ -23,6 +23,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, register
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .adapters.django_orm.expiry import EXPIRY_BATCH_SETTING, expiry_batch_setting
 from .backend_checks import (
@@ -73,13 +74,21 @@ CELERY_ID_LENGTH = 36
 #: (setting, module, attribute path, check id).
 _LAZY_PARSERS = (
     (RETENTION_SETTING, f"{APP_LABEL}.domain.retention", "RetentionPolicy.from_setting", "E009"),
-    (
-        VIEWS_ACCESS_SETTING,
-        f"{APP_LABEL}.celery_bridge.views_access",
-        "access_rule",
-        "E010",
-    ),
+    (VIEWS_ACCESS_SETTING, f"{APP_LABEL}.celery_bridge.views_access", "access_rule", "E010"),
 )
+#: Their hints, by check id (translated when the check runs).
+_LAZY_HINTS = {
+    "E009": gettext_lazy(
+        'Give %(setting)s a dict of state name (or "default", or "tasks": task name -> the '
+        'same dict) -> how long to keep: seconds, a timedelta, "<n><s|m|h|d|w>", or None to '
+        "keep for ever."
+    ),
+    "E010": gettext_lazy(
+        'Set %(setting)s to "public", "authenticated", "staff", '
+        '"permission:<app_label>.<codename>", or a callable (request, kind, object_id) -> '
+        "bool or the dotted path to one."
+    ),
+}
 
 
 def _id_length() -> list[CheckMessage]:
@@ -217,15 +226,15 @@ def _lazy_parsers() -> list[CheckMessage]:
         try:
             target(value)
         except (ValueError, TypeError) as exc:
-            found.append(
-                error(
-                    code,
-                    _("%(setting)s = %(value)r is invalid: %(error)s")
-                    % {"setting": setting, "value": value, "error": exc},
-                    _("Correct %(setting)s as the README's settings table describes it.")
-                    % {"setting": setting},
-                )
-            )
+            # The parsers' messages name the setting and the value; say both if one did not.
+            reason = str(exc)
+            if setting not in reason:
+                reason = _("%(setting)s = %(value)r is invalid: %(error)s") % {
+                    "setting": setting,
+                    "value": value,
+                    "error": reason,
+                }
+            found.append(error(code, reason, str(_LAZY_HINTS[code]) % {"setting": setting}))
     return found
 
 
