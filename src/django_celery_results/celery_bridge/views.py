@@ -35,6 +35,7 @@ from celery.result import AsyncResult, GroupResult
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from kombu.exceptions import DecodeError, SerializerNotInstalled
 
@@ -117,9 +118,16 @@ def _members(group: GroupResult | None) -> list[object]:
     return list(group.results or []) if group is not None else []
 
 
-def _undecodable(what: str, exc: Exception, show_errors: bool) -> str:
+#: What anyone allowed is told about a row that cannot be decoded, by what the row holds.
+_UNDECODABLE_MESSAGES = {
+    "task": _("the stored result of this task cannot be decoded"),
+    "group": _("the stored group cannot be decoded"),
+}
+
+
+def _undecodable(what: ObjectKind, exc: Exception, show_errors: bool) -> str:
     """The ``error`` of an answer about a row that cannot be decoded."""
-    message = f"the stored {what} cannot be decoded"
+    message = str(_UNDECODABLE_MESSAGES[what])
     if show_errors:
         # The decoder's message may quote the payload, so it follows the error-detail rule.
         kind = type(exc)
@@ -197,7 +205,7 @@ def _task_done(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
             "id": result.id,
             "executed": status == states.SUCCESS,
             "status": status,
-            "error": _undecodable("result of this task", exc, show_errors),
+            "error": _undecodable("task", exc, show_errors),
         }
 
 
@@ -210,7 +218,7 @@ def _task_state(result: AsyncResult[Any], show_errors: bool) -> dict[str, Any]:
         if status in states.EXCEPTION_STATES:
             # The same keys as for a decoded failure; the exception itself is unknown.
             state.update(exc=None, traceback=None)
-        state["error"] = _undecodable("result of this task", exc, show_errors)
+        state["error"] = _undecodable("task", exc, show_errors)
         return state
 
 
