@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import CheckMessage, Error
 from django.core.checks import Warning as CheckWarning
@@ -36,6 +37,8 @@ from .celery_bridge.database import DatabaseBackend
 
 __all__ = [
     "APP_LABEL",
+    "CULLING_CACHES",
+    "DJANGO_MAX_ENTRIES",
     "backend_may_be",
     "cache_alias",
     "check_cache_table",
@@ -51,6 +54,10 @@ __all__ = [
 ]
 
 APP_LABEL = "django_celery_results"
+#: Django's caches that cull themselves at ``MAX_ENTRIES`` (locmem has W001 already).
+CULLING_CACHES = (FileBasedCache, DatabaseCache)
+#: Their size when ``MAX_ENTRIES`` is not set (Django's ``BaseCache``).
+DJANGO_MAX_ENTRIES = 300
 
 
 def check_id(code: str) -> str:
@@ -198,7 +205,10 @@ def composition_checks() -> list[CheckMessage]:
 
 
 def per_process_cache_checks() -> list[CheckMessage]:
-    """E011 / W001: ``django-cache`` on a cache that stores nothing or only for one process."""
+    """E011 / W001 / W007: ``django-cache`` on a cache that stores nothing, or one process's.
+
+    W007: or on a cache that culls itself at Django's default size.
+    """
     if result_backend_class() is not CacheBackend:
         return []
     if getattr(settings, KEYVALUE_SETTING, "cache") != "cache":
@@ -242,6 +252,27 @@ def per_process_cache_checks() -> list[CheckMessage]:
                     'runs in this process (tests), add "%(id)s" to SILENCED_SYSTEM_CHECKS.'
                 )
                 % {"id": check_id("W001")},
+            )
+        ]
+    params = settings.CACHES[alias]
+    sized = "max_entries" in params or "MAX_ENTRIES" in (params.get("OPTIONS") or {})
+    if issubclass(cache_class, CULLING_CACHES) and not sized:
+        return [
+            warning(
+                "W007",
+                _(
+                    'CELERY_RESULT_BACKEND = "django-cache" on the cache %(alias)r '
+                    "(%(backend)s) without MAX_ENTRIES: Django keeps %(limit)d entries there "
+                    "and, when full, deletes a third of them, results and chord counters "
+                    "included."
+                )
+                % {"alias": alias, "backend": backend, "limit": DJANGO_MAX_ENTRIES},
+                _(
+                    'Set CACHES[%(alias)r]["OPTIONS"]["MAX_ENTRIES"] above the number of '
+                    "results you keep (a day's tasks for the default result_expires), or use "
+                    "Redis or Memcached."
+                )
+                % {"alias": alias},
             )
         ]
     return []

@@ -512,6 +512,36 @@ def test_e011_not_when_a_memory_store_replaces_the_cache() -> None:
     assert [message.id for message in found] == [PREFIX + "W002"]
 
 
+# -- W007: a cache that culls itself at Django's default size -------------------------------
+
+
+@pytest.mark.parametrize("backend", [FILEBASED, "django.core.cache.backends.db.DatabaseCache"])
+def test_w007_culling_cache_without_max_entries(backend: str) -> None:
+    """A file or database cache at Django's default 300 entries evicts results: W007."""
+    caches = {"default": {"BACKEND": LOCMEM}, "results": {"BACKEND": backend, "LOCATION": "x"}}
+    message = only(
+        "W007", CELERY_RESULT_BACKEND="django-cache", CELERY_CACHE_BACKEND="results", CACHES=caches
+    )
+    assert isinstance(message, CheckWarning)
+    assert_names(message, "'results'", backend, "MAX_ENTRIES", "300", hint='"MAX_ENTRIES"')
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        {"BACKEND": FILEBASED, "LOCATION": "x", "OPTIONS": {"MAX_ENTRIES": 50_000}},
+        {"BACKEND": FILEBASED, "LOCATION": "x", "max_entries": 50_000},
+    ],
+)
+def test_w007_culling_cache_sized(results: dict[str, Any]) -> None:
+    """A MAX_ENTRIES chosen by the project passes."""
+    caches = {"default": {"BACKEND": LOCMEM}, "results": results}
+    assert (
+        ours(CELERY_RESULT_BACKEND="django-cache", CELERY_CACHE_BACKEND="results", CACHES=caches)
+        == []
+    )
+
+
 # -- E012: a database cache whose table does not exist ---------------------------------------
 
 
@@ -520,7 +550,11 @@ def test_e012_database_cache_without_its_table() -> None:
     """A database cache whose table is missing is E012, with ``databases`` only."""
     caches = {
         "default": {"BACKEND": LOCMEM},
-        "results": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dcr_x"},
+        "results": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "dcr_x",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
     }
     settings = {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "results"}
     found = ours_on(["default"], CACHES=caches, **settings)
@@ -534,6 +568,26 @@ def test_e012_database_cache_with_its_table() -> None:
     """The test database has the database cache's table (createcachetable ran): no E012."""
     settings = {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "database"}
     assert ours_on(["default"], **settings) == []
+
+
+@pytest.mark.django_db
+def test_e012_through_manage_py_check_database() -> None:
+    """``manage.py check --database default`` runs the table check and fails on E012."""
+    caches = {
+        "default": {"BACKEND": LOCMEM},
+        "results": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "dcr_x",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
+    with (
+        override_settings(
+            CELERY_RESULT_BACKEND="django-cache", CELERY_CACHE_BACKEND="results", CACHES=caches
+        ),
+        pytest.raises(SystemCheckError, match=r"django_celery_results\.E012"),
+    ):
+        call_command("check", "--database", "default", stdout=StringIO(), stderr=StringIO())
 
 
 # -- W006: settings of ours that do not exist ------------------------------------------------
