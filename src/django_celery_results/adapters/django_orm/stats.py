@@ -11,7 +11,9 @@ be listed), each bounded by what it returns:
    their task name (``ROW_NUMBER() OVER (PARTITION BY task_name ...)``), of which only the at
    most four rows at the percentiles' ranks come back (``domain.stats.percentile_ranks``'s
    integer formula, in SQL); the same method on PostgreSQL, MariaDB, MySQL 8 and SQLite, equal
-   to PostgreSQL's ``percentile_cont``;
+   to PostgreSQL's ``percentile_cont``. Where the database has no window functions (SQLite
+   before 3.25, which Django 4.2 still accepts) it takes one statement and then two per task
+   name (``ORDER BY`` run time with ``LIMIT``/``OFFSET`` at each percentile's ranks);
 4. stuck tasks by task name: STARTED rows started before ``stuck_before`` (the ``status``
    index);
 5. the oldest stuck tasks, at most ``stuck_limit`` rows.
@@ -23,13 +25,15 @@ Django would add ``date_done`` to the ``GROUP BY``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
-from django.db.models.expressions import Window
+from django.db.models.expressions import CombinedExpression, Window
 from django.db.models.functions import Coalesce, Floor, RowNumber, Trunc
 from django.utils import timezone as django_timezone
 
@@ -138,11 +142,37 @@ def _rank_of(percent: int, upper: bool) -> Any:
     return Floor(scaled / Value(100)) + Value(1)
 
 
+def _run() -> ExpressionWrapper[CombinedExpression]:
+    return ExpressionWrapper(F("date_done") - F("date_started"), output_field=DurationField())
+
+
 def _run_times(window: QuerySet[TaskResult]) -> dict[str | None, RunTimes]:
-    run = ExpressionWrapper(F("date_done") - F("date_started"), output_field=DurationField())
+    timed = window.filter(status__in=_FINISHED, date_started__isnull=False)
+    if connections[window.db].features.supports_over_clause:
+        values, counts = _ranked_values(timed)
+    else:
+        values, counts = _offset_values(timed)
+    return {name: _percentiles(count, values[name]) for name, count in counts.items()}
+
+
+def _percentiles(count: int, at: Mapping[int, float]) -> RunTimes:
+    """The run times of ``count`` timed tasks, from the values ``at`` the percentiles' ranks."""
+    p50, p95 = (
+        interpolate(at[lower], at[upper], count, percent)
+        for percent in PERCENTILES
+        for lower, upper in [percentile_ranks(count, percent)]
+    )
+    return RunTimes(timed=count, p50=p50, p95=p95)
+
+
+_Values = tuple[dict[str | None, dict[int, float]], dict[str | None, int]]
+
+
+def _ranked_values(timed: QuerySet[TaskResult]) -> _Values:
+    """One statement: the rows at the percentiles' ranks of every task name (window functions)."""
+    run = _run()
     ranked = (
-        window.filter(status__in=_FINISHED, date_started__isnull=False)
-        .annotate(
+        timed.annotate(
             run=run,
             rank=Window(RowNumber(), partition_by=[F("task_name")], order_by=[run.asc()]),
             timed=Window(Count("pk"), partition_by=[F("task_name")]),
@@ -160,24 +190,31 @@ def _run_times(window: QuerySet[TaskResult]) -> dict[str | None, RunTimes]:
         .values_list("task_name", "rank", "timed", "run")
     )
     values: dict[str | None, dict[int, float]] = defaultdict(dict)
-    timed: dict[str | None, int] = {}
+    counts: dict[str | None, int] = {}
     for name, rank, count, duration in ranked:
         values[name][rank - 1] = _seconds(duration)
-        timed[name] = count
-    result = {}
-    for name, count in timed.items():
-        at = values[name]
-        p50, p95 = (
-            interpolate(
-                at[percentile_ranks(count, percent)[0]],
-                at[percentile_ranks(count, percent)[1]],
-                count,
-                percent,
-            )
-            for percent in PERCENTILES
+        counts[name] = count
+    return values, counts
+
+
+def _offset_values(timed: QuerySet[TaskResult]) -> _Values:
+    """Without window functions (SQLite < 3.25): counts, then the rows at the ranks by offset.
+
+    The timed count of each task name, then each percentile's one or two rows by
+    ``ORDER BY run LIMIT 2 OFFSET rank``. One statement, then two a task name: bounded by
+    the task names, never by the rows.
+    """
+    counts: dict[str | None, int] = dict(timed.values_list("task_name").annotate(timed=Count("pk")))
+    values: dict[str | None, dict[int, float]] = defaultdict(dict)
+    for name, count in counts.items():
+        ordered = (timed.filter(task_name=name).annotate(run=_run()).order_by("run")).values_list(
+            "run", flat=True
         )
-        result[name] = RunTimes(timed=count, p50=p50, p95=p95)
-    return result
+        for percent in PERCENTILES:
+            lower, upper = percentile_ranks(count, percent)
+            for rank, duration in enumerate(ordered[lower : upper + 1], start=lower):
+                values[name][rank] = _seconds(duration)
+    return values, counts
 
 
 def _seconds(duration: timedelta | float) -> float:
