@@ -99,11 +99,11 @@ def result_backend_class() -> type | None:
             return aliases[name]
         try:
             value = import_string(value.replace(":", "."))
-        except ImportError:
+        except Exception:  # not a path to something importable: Celery's own backends, URLs
             return None
-    for ours in (CacheBackend, DatabaseBackend):
-        if isinstance(value, type) and issubclass(value, ours):
-            return ours
+    for kind in (CacheBackend, DatabaseBackend):
+        if isinstance(value, type) and issubclass(value, kind):
+            return kind
     return None
 
 

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test.utils import override_settings
 
+from django_celery_results.backends import CacheBackend
 from django_celery_results.checks import check_cache_table, check_settings
 
 PREFIX = "django_celery_results."
@@ -465,7 +466,8 @@ def test_e009_e010_skipped_while_the_parser_module_is_missing(
 
 # -- W001 / E011: django-cache on a per-process cache ----------------------------------------
 
-CACHE_BACKEND_SPELLINGS = [
+CACHE_BACKEND_SPELLINGS: list[object] = [
+    CacheBackend,
     "django-cache",
     "django-cache://",
     "django_celery_results.backends:CacheBackend",
@@ -474,7 +476,7 @@ CACHE_BACKEND_SPELLINGS = [
 
 
 @pytest.mark.parametrize("backend", CACHE_BACKEND_SPELLINGS)
-def test_w001_django_cache_on_locmem(backend: str) -> None:
+def test_w001_django_cache_on_locmem(backend: object) -> None:
     """django-cache on a LocMemCache (under any spelling of the backend) is W001."""
     message = only("W001", CELERY_RESULT_BACKEND=backend, CELERY_CACHE_BACKEND="locmem")
     assert isinstance(message, CheckWarning)
@@ -487,6 +489,9 @@ def test_w001_django_cache_on_locmem(backend: str) -> None:
         {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "filebased"},
         {"CELERY_RESULT_BACKEND": "django-db", "CELERY_CACHE_BACKEND": "locmem"},
         {"CELERY_RESULT_BACKEND": None, "CELERY_CACHE_BACKEND": "locmem"},
+        {"CELERY_RESULT_BACKEND": "redis://127.0.0.1/0", "CELERY_CACHE_BACKEND": "locmem"},
+        {"CELERY_RESULT_BACKEND": "celery.backends.redis:RedisBackend"},
+        {"CELERY_RESULT_BACKEND": "no_such_module:Backend", "CELERY_CACHE_BACKEND": "locmem"},
     ],
 )
 def test_w001_not_on_a_shared_cache_or_another_backend(overrides: dict[str, Any]) -> None:
