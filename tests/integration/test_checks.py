@@ -33,6 +33,8 @@ RETENTION = "DJANGO_CELERY_RESULTS_RETENTION"
 VIEWS_ACCESS = "DJANGO_CELERY_RESULTS_VIEWS_ACCESS"
 RETENTION_MODULE = "django_celery_results.domain.retention"
 VIEWS_ACCESS_MODULE = "django_celery_results.celery_bridge.views_access"
+#: django-cache on a cache every process shares (the test project's file cache, sized).
+ON_A_SHARED_CACHE = {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "filebased"}
 
 
 def _ours_only(found: list[CheckMessage]) -> list[CheckMessage]:
@@ -151,14 +153,7 @@ def test_w003_memory_repositories_with_django_db() -> None:
 
 def test_w003_not_for_memory_repositories_under_django_cache() -> None:
     """django-cache never reads the repositories setting: no W003."""
-    assert (
-        ours(
-            DJANGO_CELERY_RESULTS_REPOSITORIES="memory",
-            CELERY_RESULT_BACKEND="django-cache",
-            CELERY_CACHE_BACKEND="filebased",
-        )
-        == []
-    )
+    assert ours(DJANGO_CELERY_RESULTS_REPOSITORIES="memory", **ON_A_SHARED_CACHE) == []
 
 
 # -- E002 / W002: DJANGO_CELERY_RESULTS_KEYVALUE_STORE ---------------------------------------
@@ -197,14 +192,7 @@ def test_w002_memory_keyvalue_store_with_django_cache() -> None:
 
 def test_w002_not_for_the_cache_store() -> None:
     """The default store on a shared cache passes."""
-    assert (
-        ours(
-            DJANGO_CELERY_RESULTS_KEYVALUE_STORE="cache",
-            CELERY_RESULT_BACKEND="django-cache",
-            CELERY_CACHE_BACKEND="filebased",
-        )
-        == []
-    )
+    assert ours(DJANGO_CELERY_RESULTS_KEYVALUE_STORE="cache", **ON_A_SHARED_CACHE) == []
 
 
 # -- E003: CELERY_CACHE_BACKEND --------------------------------------------------------------
@@ -221,7 +209,7 @@ def test_e003_cache_alias_missing_from_caches(backend: str | None) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "filebased"},
+        ON_A_SHARED_CACHE,
         # Celery's own cache backend reads the same setting, as a URL or "memory".
         {"CELERY_RESULT_BACKEND": "cache+memcached://127.0.0.1/", "CELERY_CACHE_BACKEND": "x"},
         {"CELERY_RESULT_BACKEND": None, "CELERY_CACHE_BACKEND": "memcached://127.0.0.1/"},
@@ -486,7 +474,7 @@ def test_w001_django_cache_on_locmem(backend: object) -> None:
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "filebased"},
+        ON_A_SHARED_CACHE,
         {"CELERY_RESULT_BACKEND": "django-db", "CELERY_CACHE_BACKEND": "locmem"},
         {"CELERY_RESULT_BACKEND": None, "CELERY_CACHE_BACKEND": "locmem"},
         {"CELERY_RESULT_BACKEND": "redis://127.0.0.1/0", "CELERY_CACHE_BACKEND": "locmem"},
@@ -549,23 +537,25 @@ def test_w007_culling_cache_sized(results: dict[str, Any]) -> None:
 
 # -- E012: a database cache whose table does not exist ---------------------------------------
 
+#: A sized database cache whose table no test database has.
+TABLELESS_CACHES = {
+    "default": {"BACKEND": LOCMEM},
+    "results": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "dcr_x",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
+}
+
 
 @pytest.mark.django_db
 def test_e012_database_cache_without_its_table() -> None:
     """A database cache whose table is missing is E012, with ``databases`` only."""
-    caches = {
-        "default": {"BACKEND": LOCMEM},
-        "results": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "dcr_x",
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
-        },
-    }
     settings = {"CELERY_RESULT_BACKEND": "django-cache", "CELERY_CACHE_BACKEND": "results"}
-    found = ours_on(["default"], CACHES=caches, **settings)
+    found = ours_on(["default"], CACHES=TABLELESS_CACHES, **settings)
     assert [message.id for message in found] == [PREFIX + "E012"]
     assert_names(found[0], "'results'", "'dcr_x'", "'default'", hint="createcachetable")
-    assert ours(CACHES=caches, **settings) == []  # without databases the check does not run
+    assert ours(CACHES=TABLELESS_CACHES, **settings) == []  # without databases: not run
 
 
 @pytest.mark.django_db
@@ -578,17 +568,11 @@ def test_e012_database_cache_with_its_table() -> None:
 @pytest.mark.django_db
 def test_e012_through_manage_py_check_database() -> None:
     """``manage.py check --database default`` runs the table check and fails on E012."""
-    caches = {
-        "default": {"BACKEND": LOCMEM},
-        "results": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "dcr_x",
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
-        },
-    }
     with (
         override_settings(
-            CELERY_RESULT_BACKEND="django-cache", CELERY_CACHE_BACKEND="results", CACHES=caches
+            CELERY_RESULT_BACKEND="django-cache",
+            CELERY_CACHE_BACKEND="results",
+            CACHES=TABLELESS_CACHES,
         ),
         pytest.raises(SystemCheckError, match=r"django_celery_results\.E012"),
     ):
