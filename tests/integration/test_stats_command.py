@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from django_celery_results.adapters.django_orm.models import TaskResult
+from django_celery_results.management.commands.task_results_stats import Command
 from tests.integration.orm_support import queries_on
 from tests.routers import route_results_to
 
@@ -279,3 +280,11 @@ def test_empty_window(db_alias: str) -> None:
     assert report["throughput"] == [0] * 24
     assert report["schema"] == 1
     assert len(captured.captured_queries) == QUERIES
+
+
+def test_help_renders() -> None:
+    """``--help`` prints (the help text is translated per instance, a plain str for argparse)."""
+    command = Command()
+    text = command.create_parser("manage.py", "task_results_stats").format_help()
+    assert "CELERY_TASK_TRACK_STARTED" in text
+    assert "--stuck-after" in text

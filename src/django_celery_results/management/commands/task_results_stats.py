@@ -18,7 +18,7 @@ from django.db import router
 from django.utils import timezone as django_timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_noop
 
 from ...adapters.django_orm.models import TaskResult
 from ...adapters.django_orm.stats import compute_stats
@@ -84,12 +84,17 @@ def _moment(option: str, text: str | None) -> datetime | None:
 class Command(BaseCommand):
     """The statistics of the stored task results, per task name."""
 
-    # Lazy, so ``--help`` speaks the active language; Django formats it only when printing.
-    help = gettext_lazy(  # type: ignore[assignment]
+    #: Marked for translation here, translated per instance (argparse needs a plain str).
+    help = gettext_noop(
         "Per task name over a window: counts by state, failure rate, run time p50/p95 (where "
         "start times are stored: CELERY_TASK_TRACK_STARTED), throughput per bucket and tasks "
         "stuck in STARTED. Reads the django-db tables."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The command, its help in the active language."""
+        super().__init__(*args, **kwargs)
+        self.help = _(type(self).help)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The window, the buckets, the stuck threshold, filters and the output form."""
