@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from celery import states, uuid
 from django.contrib.auth.models import User
+from django.core import checks
 from django.test import Client, override_settings
 from django.utils import translation
 
@@ -123,6 +124,16 @@ def test_task_page_under_language_code_es_shows_spanish_sections_and_help(
     html = _text(client, f"{TASKS}{row.pk}/change/")
     for text in ("Llamada", "Desenlace", "argumentos posicionales", "El id que Celery asignó"):
         assert text.casefold() in html, text
+
+
+@override_settings(LANGUAGE_CODE="es", DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH=0)
+def test_system_check_messages_follow_language_code() -> None:
+    """``manage.py check`` reports this package's problems in the project's language too."""
+    ours = [m for m in checks.run_checks() if (m.id or "").startswith("django_celery_results.")]
+    assert any(
+        "DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH debe ser un número entero" in str(m.msg)
+        for m in ours
+    ), [str(m.msg) for m in ours]
 
 
 # ---------------------------------------------------------------------------------------------
