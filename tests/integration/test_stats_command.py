@@ -288,3 +288,30 @@ def test_help_renders() -> None:
     text = command.create_parser("manage.py", "task_results_stats").format_help()
     assert "CELERY_TASK_TRACK_STARTED" in text
     assert "--stuck-after" in text
+
+
+def test_without_use_tz(db_alias: str, settings: Any) -> None:
+    """With ``USE_TZ = False`` the table holds naive local times (here UTC): same figures."""
+    settings.USE_TZ = False
+    naive = UNTIL.replace(tzinfo=None)
+    for second in (1, 2, 3):
+        put(db_alias, f"naive-{second}", "SUCCESS", naive - timedelta(minutes=5), name=ADD,
+            run=second)  # fmt: skip
+    put(db_alias, "naive-stuck", "STARTED", naive - timedelta(hours=2), name=ADD, run=0)
+    report = stats(db_alias, f"--until={UNTIL.isoformat()}")
+    add = by_name(report)[ADD]
+    assert add["states"] == {"STARTED": 1, "SUCCESS": 3}
+    assert add["run_time"] == {"timed": 3, "p50_seconds": 2.0, "p95_seconds": 2.9}
+    assert add["throughput"][-1] == 3
+    assert report["stuck_tasks"][0]["started"] == (UNTIL - timedelta(hours=2)).isoformat()
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_until_defaults_to_now(db_alias: str, settings: Any, use_tz: bool) -> None:
+    """Without ``--until`` the window ends now (UTC, with or without USE_TZ)."""
+    settings.USE_TZ = use_tz
+    before = datetime.now(timezone.utc)
+    report = stats(db_alias)
+    until = datetime.fromisoformat(report["until"])
+    assert before <= until <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(report["since"]) == until - timedelta(hours=24)

@@ -152,14 +152,14 @@ class Command(BaseCommand):
                 % {"alias": database, "known": ", ".join(settings.DATABASES)}
             )
         query = self._query(options)
-        report = compute_stats(query, using=database, now=django_timezone.now())
+        report = compute_stats(query, using=database, now=datetime.now(dt_timezone.utc))
         if options["json"]:
             self.stdout.write(json.dumps(report.as_json(), indent=2))
         else:
             self.stdout.write(_table(report, database))
 
     def _query(self, options: dict[str, Any]) -> StatsQuery:
-        now = django_timezone.now()
+        now = datetime.now(dt_timezone.utc)
         since = _moment("--since", options["since"])
         until = _moment("--until", options["until"]) or now
         if since is not None and options["window"] is not None:
