@@ -21,6 +21,7 @@ from django.core.checks.registry import registry
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test.utils import override_settings
+from django.utils import translation
 
 from django_celery_results.backends import CacheBackend
 from django_celery_results.checks import check_cache_table, check_settings
@@ -107,6 +108,16 @@ def test_manage_py_check_passes_with_a_warning() -> None:
     with override_settings(CELERY_RESULT_BACKEND="django-cache", CELERY_CACHE_BACKEND="locmem"):
         call_command("check", stdout=out, stderr=out)
     assert "django_celery_results.W001" in out.getvalue()
+
+
+def test_messages_and_hints_are_translated() -> None:
+    """Under another language the message and the hint are that language's (es ships)."""
+    english = only("E007", DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS="no")
+    with translation.override("es"):
+        spanish = only("E007", DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS="no")
+    assert spanish.msg != english.msg
+    assert spanish.hint != english.hint
+    assert_names(spanish, "DJANGO_CELERY_RESULTS_EXPOSE_TRACEBACKS", "'no'", hint="True")
 
 
 def test_another_apps_checks_leave_ours_out() -> None:
