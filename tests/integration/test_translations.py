@@ -122,7 +122,12 @@ def test_task_page_under_language_code_es_shows_spanish_sections_and_help(
     """A task's page shows the sections, field labels and help texts in Spanish."""
     row = TaskResult.objects.get()
     html = _text(client, f"{TASKS}{row.pk}/change/")
-    for text in ("Llamada", "Desenlace", "argumentos posicionales", "El id que Celery asignó"):
+    for text in (
+        "Llamada",
+        "Resultado final",
+        "argumentos posicionales",
+        "El id que Celery asignó",
+    ):
         assert text.casefold() in html, text
 
 
