@@ -23,7 +23,16 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from django_celery_results.adapters.django_orm.models import GroupResult, TaskResult
+from django_celery_results.adapters.memory import (
+    MemoryChordCounterRepository,
+    MemoryGroupRepository,
+    MemoryTaskRepository,
+)
+from django_celery_results.celery_bridge.retention import run_cleanup
+from django_celery_results.domain.records import TaskRecord
+from django_celery_results.domain.results import ResultStore
 from django_celery_results.domain.retention import RetentionPolicy
+from tests.fakes import FrozenClock
 from tests.integration.chords_support import db_backend, make_app
 from tests.integration.orm_support import queries_on
 from tests.routers import route_results_to
@@ -277,3 +286,27 @@ def test_progress_bar_on_a_pseudo_terminal(db_alias: str) -> None:
     plain = run(db_alias, "--state", "SUCCESS", "--older-than", "1d")
     assert "\r" not in plain
     assert "[" not in plain
+
+
+def test_other_repositories_get_one_age_for_all(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the memory repositories, the policy's default applies to every result.
+
+    A warning says that per-state and per-task rules need the ORM.
+    """
+    settings.DJANGO_CELERY_RESULTS_REPOSITORIES = "memory"
+    policy = RetentionPolicy.from_setting({"SUCCESS": HOUR, "default": DAY})
+    clock = FrozenClock()
+    store = ResultStore(
+        MemoryTaskRepository(), MemoryGroupRepository(), MemoryChordCounterRepository(), clock
+    )
+    now = clock.now()
+    store.tasks.store(TaskRecord(task_id="old", status="SUCCESS", date_done=now - 2 * DAY))
+    store.tasks.store(TaskRecord(task_id="new", status="SUCCESS", date_done=now - 2 * HOUR))
+    report = run_cleanup(store, None, policy, policy.rules(None), policy.default_age(None))
+    assert report.untargeted == 1
+    assert report.tasks == 1
+    assert store.get_task("old") is None
+    assert store.get_task("new") is not None  # 2h: past SUCCESS's hour, within the default day
+    assert "needs the ORM repositories" in caplog.text
