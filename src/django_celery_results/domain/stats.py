@@ -86,9 +86,14 @@ class Bucket(enum.Enum):
     @property
     def width(self) -> timedelta:
         """How long one bucket is."""
-        return {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}.get(
-            self.value, timedelta(days=1)
-        )
+        return _BUCKET_WIDTHS[self.value]
+
+
+_BUCKET_WIDTHS: Final = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
 
 
 def default_bucket(span: timedelta) -> Bucket:
