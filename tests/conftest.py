@@ -13,8 +13,14 @@ pytest.register_assert_rewrite(
     "tests.contract", "tests.chord_part_contract", "tests.keyvalue_contract", "tests.fakes"
 )
 
+from tests import deprecations  # noqa: E402 - after register_assert_rewrite
 from tests import settings as test_settings  # noqa: E402 - after register_assert_rewrite
 from tests.fakes import FrozenClock  # noqa: E402 - after register_assert_rewrite
+
+# Celery's test worker (start_worker -> app.log.setup) puts "always" filters for Celery's own
+# CDeprecationWarning / CPendingDeprecationWarning ahead of pytest.ini's "error" and captures
+# warnings into the log; install() makes them errors again after each such set-up (issue 11).
+deprecations.install()
 
 # "dev" keeps runs quick; "ci" explores more. Neither has a deadline: shared CI runners stall.
 settings.register_profile("dev", max_examples=100, deadline=None)

@@ -21,7 +21,7 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
 from django_celery_results.adapters.django_orm.models import ID_MAX_LENGTH
-from tests import oldpkg, schema_snapshot
+from tests import deprecations, oldpkg, schema_snapshot
 from tests.schema_snapshot import (
     MIGRATIONS,
     OLD_LAST,
@@ -100,6 +100,7 @@ def test_models_match_migrations(env: dict[str, str], tmp_path: Path) -> None:
         TEST_DATABASES="default",
         TEST_TMPDIR=str(tmp_path),
     )
+    run_env = deprecations.environ(run_env)  # Django's deprecations are errors there too
     done = subprocess.run(
         [sys.executable, "-m", "django", "makemigrations", "--check", "--dry-run", APP],
         capture_output=True,
