@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils.translation import gettext as _
 
 from ...celery_bridge.retention import (
-    RETENTION_SETTING,
     command_store,
     configured_policy,
     expires_age,
@@ -121,8 +121,8 @@ class Command(BaseCommand):
             )
         try:
             policy = configured_policy()
-        except Exception as exc:
-            raise CommandError(f"{RETENTION_SETTING}: {exc}") from exc
+        except ImproperlyConfigured as exc:  # the message names the setting and its key
+            raise CommandError(str(exc)) from exc
         expires = expires_age(current_app.conf.result_expires)
         rules, groups_age = self._rules(options, policy, expires)
         dry_run: bool = options["dry_run"]
