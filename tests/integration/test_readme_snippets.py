@@ -46,7 +46,11 @@ EXPECTED_BACKEND = {
     "cache": "CacheBackend",
     "outages": "DatabaseBackend",
     "recovery": "DatabaseBackend",
+    "retention": "DatabaseBackend",
+    "schedule": "DatabaseBackend",
 }
+#: The beat schedule each variant sets up (Celery adds backend_cleanup itself, at beat's start).
+EXPECTED_BEAT = {"recovery": ["recover-chords"], "schedule": ["backend_cleanup"]}
 
 #: Run in the project: store a task's STARTED then SUCCESS through the configured backend,
 #: read them back with AsyncResult, and report what the settings made of them.
@@ -88,6 +92,9 @@ PROBE = textwrap.dedent(
     else:
         report["cache_alias"] = app.backend.cache_alias
         report["cache_backend"] = settings.CACHES[app.backend.cache_alias]["BACKEND"]
+    # Celery's daily backend_cleanup, with the settings' retention: a fresh result stays.
+    app.backend.cleanup()
+    report["after_cleanup"] = AsyncResult(task_id, app=app).state
     # What a worker does at start-up: import the modules autodiscovery names.
     app.loader.import_default_modules()
     report["recover_task"] = "django_celery_results.recover_chords" in app.tasks
@@ -204,7 +211,8 @@ def test_snippets_run_as_pasted(variant: str, tmp_path: Path) -> None:
         assert report["cache_backend"] == "django.core.cache.backends.db.DatabaseCache"
     else:
         assert report["date_started"] is True  # CELERY_TASK_TRACK_STARTED's column
-    assert report["beat"] == (["recover-chords"] if variant == "recovery" else [])
+    assert report["after_cleanup"] == "SUCCESS"
+    assert report["beat"] == EXPECTED_BEAT.get(variant, [])
 
 
 @pytest.mark.parametrize(
