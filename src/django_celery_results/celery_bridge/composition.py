@@ -52,6 +52,7 @@ from ..domain.ports import (
     TaskRepository,
 )
 from ..domain.results import ResultStore
+from ..domain.retention import RetentionTarget
 
 __all__ = [
     "KEYVALUE_SETTING",
@@ -84,12 +85,15 @@ class Repositories:
         groups: group results.
         chords: chord counters.
         parts: stores a header task's result and counts it in one step (optional).
+        retention: deletes task results per (state, task name) rule for the retention policy
+            (optional: without it only the policy's default age applies, to everything).
     """
 
     tasks: TaskRepository
     groups: GroupRepository
     chords: ChordCounterRepository
     parts: ChordPartStore | None = None
+    retention: RetentionTarget | None = None
 
     def result_store(self, clock: Clock) -> ResultStore:
         """The use cases over these repositories, dated by ``clock``."""
@@ -105,6 +109,7 @@ class Repositories:
 def orm_repositories(using: str | None = None) -> Repositories:
     """The Django ORM repositories; ``using`` pins an alias, None follows the routers."""
     # At first use, not at import: the repositories import the models (see the docstring).
+    from ..adapters.django_orm.expiry import TableRetention
     from ..adapters.django_orm.repositories import (
         DjangoChordCounterRepository,
         DjangoChordPartStore,
@@ -113,12 +118,14 @@ def orm_repositories(using: str | None = None) -> Repositories:
     )
 
     tasks = DjangoTaskRepository(using=using)
+    groups = DjangoGroupRepository(using=using)
     chords = DjangoChordCounterRepository(using=using)
     return Repositories(
         tasks=tasks,
-        groups=DjangoGroupRepository(using=using),
+        groups=groups,
         chords=chords,
         parts=DjangoChordPartStore(tasks, chords),
+        retention=TableRetention(tasks, groups, chords),
     )
 
 

@@ -28,7 +28,7 @@ from ..domain.retention import (
     RetentionTarget,
 )
 from .composition import SETTING as REPOSITORIES_SETTING
-from .composition import configured_repositories, orm_result_store
+from .composition import configured_repositories, orm_repositories, orm_result_store
 
 __all__ = [
     "RETENTION_SETTING",
@@ -70,23 +70,12 @@ def command_store(using: str | None) -> ResultStore:
 
 
 def retention_target(using: str | None) -> RetentionTarget | None:
-    """The ORM's tables (on ``using``, or as routed), or None with other repositories."""
-    if using is None and getattr(settings, REPOSITORIES_SETTING, "orm") != "orm":
-        return None
-    # At first use, not at import: the ORM adapter imports the models, which need Django's
-    # app registry (as in composition.orm_repositories).
-    from ..adapters.django_orm.expiry import TableRetention
-    from ..adapters.django_orm.repositories import (
-        DjangoChordCounterRepository,
-        DjangoGroupRepository,
-        DjangoTaskRepository,
-    )
+    """The per-rule delete target: the ORM's on ``using``, else the configured repositories'.
 
-    return TableRetention(
-        DjangoTaskRepository(using=using),
-        DjangoGroupRepository(using=using),
-        DjangoChordCounterRepository(using=using),
-    )
+    The composition root decides (the ORM's tables; None for repositories without one).
+    """
+    repositories = orm_repositories(using) if using is not None else configured_repositories()
+    return repositories.retention
 
 
 def run_cleanup(
