@@ -7,7 +7,8 @@ here ``cache``. Each variant is written into an empty directory exactly as the R
 and run in a subprocess with this interpreter (``PYTHONPATH`` and the working directory the
 project's, deprecations as errors): ``python -m django check`` (warnings fail it too),
 ``migrate``, then a script that imports ``proj.celery``'s app and stores a task's STARTED and
-SUCCESS through ``app.backend`` and reads them back with ``AsyncResult``. The database is
+SUCCESS through ``app.backend``, reads them back with ``AsyncResult`` and through the JSON view
+at the README's URL. The database is
 SQLite and the ``cache`` variant's cache a database cache, so no server is needed.
 """
 
@@ -92,6 +93,15 @@ PROBE = textwrap.dedent(
     else:
         report["cache_alias"] = app.backend.cache_alias
         report["cache_backend"] = settings.CACHES[app.backend.cache_alias]["BACKEND"]
+    # The JSON view at the README's URL, as a browser would read it.
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+    from django.urls import reverse
+
+    setup_test_environment()  # the test client's host, "testserver", is allowed
+    url = reverse("celery-task_status", args=[task_id])
+    response = Client().get(url)
+    report["view"] = [url.replace(task_id, "<id>"), response.status_code, response.json()]
     # Celery's daily backend_cleanup, with the settings' retention: a fresh result stays.
     app.backend.cleanup()
     report["after_cleanup"] = AsyncResult(task_id, app=app).state
@@ -184,7 +194,12 @@ def probe(root: Path) -> dict[str, Any]:
 def test_the_readme_marks_its_snippets() -> None:
     """The complete project and each addition to it are marked, so the tests below run them."""
     variants = snippets(README.read_text(encoding="utf-8"))
-    assert set(variants[BASE]) == {"proj/settings.py", "proj/celery.py", "proj/__init__.py"}
+    assert set(variants[BASE]) == {
+        "proj/settings.py",
+        "proj/celery.py",
+        "proj/__init__.py",
+        "proj/urls.py",
+    }
     assert set(variants) == set(EXPECTED_BACKEND)
 
 
@@ -212,6 +227,10 @@ def test_snippets_run_as_pasted(variant: str, tmp_path: Path) -> None:
     else:
         assert report["date_started"] is True  # CELERY_TASK_TRACK_STARTED's column
     assert report["after_cleanup"] == "SUCCESS"
+    url, status, body = report["view"]
+    assert (url, status) == ("/celery-results/<id>/status/", 200)
+    assert body["task"]["status"] == "SUCCESS"
+    assert body["task"]["result"] == {"answer": 42}
     assert report["beat"] == EXPECTED_BEAT.get(variant, [])
 
 
