@@ -5,8 +5,8 @@ whatever it finds. With the setting on, metas and groups are stored as text seri
 Celery's ``result_serializer`` and read back only within ``accept_content``: a planted pickle
 in that text is refused, not run; entries written before the switch (Python objects) are read
 only if pickle is accepted. The text-only cache serializers close the cache's own pickle on
-Redis and memcached; without them a raw pickle written to the server still runs (the README
-says so, and a test here pins it).
+Redis and memcached; without them a raw pickle written to the server still runs
+(docs/django-cache.md says so, and a test here pins it).
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ def test_memcached_connection_errors_are_transient(memcached_down: DjangoCacheSt
     """A refused memcached connection is a TransientStorageError.
 
     pymemcache's HashClient raises the refusal once, then hides the server for
-    ``retry_timeout`` seconds (reads miss, writes drop): see the README.
+    ``retry_timeout`` seconds (reads miss, writes drop): see docs/django-cache.md.
     """
     with pytest.raises(TransientStorageError) as info:
         memcached_down.get("k")
