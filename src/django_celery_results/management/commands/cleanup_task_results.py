@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from ...celery_bridge.retention import (
     command_store,
@@ -45,11 +46,17 @@ _BAR_WIDTH = 30
 class Command(BaseCommand):
     """Delete (or count) the task results the retention policy says are due."""
 
-    help = _(
+    # Marked here, translated per command (argparse cannot take a lazy string).
+    help = gettext_noop(
         "Delete the task results that DJANGO_CELERY_RESULTS_RETENTION (else Celery's "
         "result_expires) says are due, with group results and chord counters. --dry-run only "
         "counts. A progress bar shows when stdout is a terminal."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The command, its help in the active language."""
+        super().__init__(*args, **kwargs)
+        self.help = _(type(self).help)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """``--dry-run``, ``--older-than``, ``--state``, ``--task-name``, ``--keep``, ..."""
