@@ -35,6 +35,7 @@ from ...domain.retention import (
     narrowed,
     parse_duration,
 )
+from ..base import TranslatedCommand
 
 __all__ = ["Command"]
 
@@ -43,7 +44,7 @@ NEVER = "never"
 _BAR_WIDTH = 30
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     """Delete (or count) the task results the retention policy says are due."""
 
     # Marked here, translated per command (argparse cannot take a lazy string).
@@ -52,11 +53,6 @@ class Command(BaseCommand):
         "result_expires) says are due, with group results and chord counters. --dry-run only "
         "counts. A progress bar shows when stdout is a terminal."
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """The command, its help in the active language."""
-        super().__init__(*args, **kwargs)
-        self.help = _(type(self).help)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """``--dry-run``, ``--older-than``, ``--state``, ``--task-name``, ``--keep``, ..."""

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from ...celery_bridge.recovering import recovering_backend
 from ...celery_bridge.recovery import chord_recovery_grace
+from ..base import TranslatedCommand
 
 __all__ = ["Command"]
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     """Chord recovery on demand (``backend.cleanup()`` runs it daily too)."""
 
     #: Marked for translation here, translated per instance (argparse needs a plain str).
@@ -24,11 +25,6 @@ class Command(BaseCommand):
         "worker sent (the worker died after counting the last part). Uses the project's "
         "Celery app's backend (django-db or django-cache; django-db for any other)."
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """The command, its help in the active language."""
-        super().__init__(*args, **kwargs)
-        self.help = _(type(self).help)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """``--grace SECONDS``, ``--limit N``, ``--dry-run``."""

@@ -13,7 +13,7 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import router
 from django.utils import timezone as django_timezone
 from django.utils.dateparse import parse_datetime
@@ -34,6 +34,7 @@ from ...domain.stats import (
     default_bucket,
     parse_duration,
 )
+from ..base import TranslatedCommand
 
 __all__ = ["Command"]
 
@@ -81,7 +82,7 @@ def _moment(option: str, text: str | None) -> datetime | None:
     return value if django_timezone.is_aware(value) else value.replace(tzinfo=dt_timezone.utc)
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     """The statistics of the stored task results, per task name."""
 
     #: Marked for translation here, translated per instance (argparse needs a plain str).
@@ -90,11 +91,6 @@ class Command(BaseCommand):
         "start times are stored: CELERY_TASK_TRACK_STARTED), throughput per bucket and tasks "
         "stuck in STARTED. Reads the django-db tables."
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """The command, its help in the active language."""
-        super().__init__(*args, **kwargs)
-        self.help = _(type(self).help)
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The window, the buckets, the stuck threshold, filters and the output form."""
